@@ -1,0 +1,10 @@
+#include "base/clock.h"
+
+namespace needle {
+
+SteadyClock& SteadyClock::instance() {
+  static SteadyClock clock;
+  return clock;
+}
+
+}  // namespace needle

@@ -1,0 +1,126 @@
+#pragma once
+// The immutable, validated configuration. Built from TOML by load_config_file()/parse_config()
+// or from CLI flags by quick_config(); every other layer reads only this struct.
+// Every key is documented in docs/config.md; defaults here are the documented defaults.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+
+namespace needle::config {
+
+using namespace std::chrono_literals;
+
+// "127.0.0.1:8080", "[::1]:8080", "localhost:3000", "app.internal:80".
+struct HostPort {
+  std::string host;  // literal IP (no brackets) or DNS name
+  uint16_t port = 0;
+  std::string to_string() const;  // re-adds brackets for IPv6
+};
+
+struct ServerConfig {
+  unsigned workers = 0;                       // 0 = number of cores
+  Millis header_timeout = 10s;                // client request head must arrive within -> 408
+  Millis body_timeout = 60s;                  // max gap between client body reads -> 408
+  Millis client_idle_timeout = 75s;           // keep-alive idle; announced as Keep-Alive: timeout=
+  Millis send_timeout = 60s;                  // client not reading its response -> close
+  Millis drain_timeout = 30s;                 // SIGTERM/reload: in-flight requests get this long
+  uint32_t max_requests_per_client_connection = 0;  // 0 = unlimited
+  uint32_t max_connections_per_worker = 10000;
+  size_t max_request_line = 8 * 1024;         // -> 414
+  size_t max_header_bytes = 32 * 1024;        // whole head -> 431
+  size_t max_header_count = 100;              // -> 431
+  uint64_t max_body_bytes = 1ull << 30;       // -> 413
+  std::string access_log = "stdout";          // "stdout", "off" or a file path
+};
+
+struct ListenerConfig {
+  HostPort address;
+};
+
+struct AdminConfig {
+  std::optional<HostPort> address = HostPort{"127.0.0.1", 9901};  // nullopt = disabled ("off")
+};
+
+struct RouteConfig {
+  std::optional<std::string> host;  // exact match, case-insensitive, port ignored
+  std::string path_prefix = "/";
+  std::string cluster;
+};
+
+enum class LbPolicy { round_robin, least_request };
+// Which requests that failed on a reused connection before any response byte may be replayed.
+enum class RetryNonIdempotent { never, idempotency_key, reused_connection };
+
+struct ClusterConfig {
+  std::string name;
+  std::vector<HostPort> hosts;
+  LbPolicy lb = LbPolicy::round_robin;
+  Millis connect_timeout = 5s;
+  Millis response_timeout = 60s;                 // request sent -> response head; also max gap in body
+  std::optional<Millis> idle_timeout;            // the upstream's idle close, if known; else learned
+  Millis idle_margin_min = 100ms;                // margin = max(idle_margin_min, idle_margin_ratio * limit)
+  double idle_margin_ratio = 0.10;
+  Millis initial_idle_limit = 1500ms;            // before any hint or learning: safe against gunicorn's 2 s
+  size_t max_idle_per_host = 64;                 // per worker
+  uint32_t max_requests_per_connection = 0;      // 0 = unlimited
+  Millis max_connection_age = 0ms;               // 0 = unlimited
+  bool learn_idle_timeout = true;                // sentinel probing
+  RetryNonIdempotent retry_non_idempotent = RetryNonIdempotent::idempotency_key;
+  uint32_t max_retries = 2;                      // per request (reused-conn resets and connect failures)
+  size_t retry_buffer_bytes = 64 * 1024;         // bodies larger than this are not replayable
+  double retry_budget_ratio = 0.2;               // retries may add at most this fraction of requests
+  uint32_t retry_budget_min_per_second = 10;     // ...but always at least this many per second
+  uint32_t eject_after_connect_failures = 5;     // consecutive connect failures eject a host
+  Millis eject_duration = 5s;
+};
+
+struct AlertsConfig {
+  std::optional<std::string> webhook;            // http://host:port/path ; nullopt = off
+  Millis window = 10s;
+  std::vector<int> statuses = {500, 502, 503, 504};
+  std::vector<std::string> causes;               // empty = any cause
+  bool slack_text = false;
+  size_t max_queue = 64;
+};
+
+struct Config {
+  std::string source = "<built-in>";             // file path the config came from
+  ServerConfig server;
+  std::vector<ListenerConfig> listeners;
+  AdminConfig admin;
+  std::vector<RouteConfig> routes;
+  std::vector<ClusterConfig> clusters;
+  AlertsConfig alerts;
+
+  const ClusterConfig* find_cluster(std::string_view name) const;
+};
+
+// A config problem, located: "needle.toml:12:1: cluster.app.connect_timeout: expected a
+// duration like \"5s\" or \"250ms\"".
+struct ConfigError {
+  std::string file;
+  int line = 0;  // 0 when the problem has no single place (e.g. "no listener")
+  int column = 0;
+  std::string key;
+  std::string message;
+  std::string to_string() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;       // set iff errors is empty
+  std::vector<ConfigError> errors;    // all problems found, in file order
+};
+
+LoadResult load_config_file(const std::string& path);
+LoadResult parse_config(std::string_view toml_text, const std::string& source_name);
+
+// `needle run --listen ADDR --upstream HOST:PORT [--workers N] [--admin ADDR]`.
+LoadResult quick_config(const std::string& listen, const std::vector<std::string>& upstreams,
+                        unsigned workers, const std::string& admin);
+
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+}  // namespace needle::config

@@ -1,0 +1,82 @@
+#pragma once
+// Incremental HTTP/1.1 parsers over llhttp (strict mode, no lenient flags). No I/O here:
+// callers feed bytes and get the head, decoded body spans and completion back.
+// Rules llhttp does not enforce itself are enforced here (obs-fold, Host rules, Transfer-Encoding
+// other than exactly "chunked", conflicting Content-Length, limits); every rejection carries the
+// HTTP status to answer with and a stable snake_case cause for the log.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.h"
+
+namespace needle::http {
+
+struct ParserLimits {
+  size_t max_request_line = 8 * 1024;   // method + target + version -> 414
+  size_t max_header_bytes = 32 * 1024;  // whole head -> 431
+  size_t max_header_count = 100;        // -> 431
+  uint64_t max_body_bytes = 1ull << 30; // declared or decoded body -> 413
+};
+
+struct ParseError {
+  int status = 400;     // 400, 413, 414, 431, 501 (requests); 502 for responses
+  std::string cause;    // e.g. "obs_fold", "content_length_with_transfer_encoding"
+};
+
+enum class ParseStop {
+  need_more,          // all input consumed, message not complete
+  head_complete,      // head() is ready; call feed() again with the rest for the body
+  message_complete,   // whole message done; call reset() before the next one
+  error,              // error() says why; the connection must be closed
+};
+
+struct FeedResult {
+  size_t consumed = 0;  // bytes of the input used; the rest belongs to the next call/message
+  ParseStop stop = ParseStop::need_more;
+};
+
+class RequestParser {
+ public:
+  explicit RequestParser(const ParserLimits& limits);
+  ~RequestParser();
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Decoded body bytes (chunk framing removed) are appended to `body` as views into `data`.
+  FeedResult feed(std::string_view data, std::vector<std::string_view>& body);
+  const RequestHead& head() const;
+  const ParseError& error() const;
+  bool started() const;  // some bytes of a message were consumed (for 408 vs silent close)
+  void reset();          // ready for the next message on the same connection
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class ResponseParser {
+ public:
+  explicit ResponseParser(const ParserLimits& limits);
+  ~ResponseParser();
+  ResponseParser(const ResponseParser&) = delete;
+  ResponseParser& operator=(const ResponseParser&) = delete;
+
+  // Set before the first feed() of a message: the response answers a HEAD request (no body).
+  void set_request_is_head(bool is_head);
+  // Interim 1xx responses come out as head_complete then message_complete with status < 200.
+  FeedResult feed(std::string_view data, std::vector<std::string_view>& body);
+  // The upstream closed: completes an until_close body (message_complete) or fails (error).
+  FeedResult finish();
+  const ResponseHead& head() const;
+  const ParseError& error() const;
+  bool started() const;
+  void reset();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace needle::http

@@ -1,0 +1,57 @@
+#pragma once
+// Whether a failed upstream attempt may be retried (DESIGN.md rule 5). A pure function of its
+// input, unit-tested on its own; the exchange gathers the facts, this decides.
+#include <cstdint>
+#include <string_view>
+
+#include "base/cause.h"
+#include "base/clock.h"
+#include "config/config.h"
+
+namespace needle::proxy {
+
+struct RetryInput {
+  Cause cause = Cause::none;          // why the attempt failed
+  bool connection_reused = false;     // the attempt ran on a pooled (reused) connection
+  bool response_bytes_received = false;
+  std::string_view method;
+  bool has_idempotency_key = false;   // Idempotency-Key or X-Idempotency-Key present
+  bool body_replayable = true;        // whole body held in the retry buffer (or no body)
+  uint32_t retries_done = 0;          // retries already made for this request
+  uint32_t max_retries = 2;
+  config::RetryNonIdempotent non_idempotent = config::RetryNonIdempotent::idempotency_key;
+  bool other_host_available = false;  // an untried, usable host exists
+};
+
+enum class RetryAction {
+  give_up,
+  retry_fresh_connection,  // same cluster, never a pooled connection (any host; prefer same)
+  retry_other_host,        // connect failure: another host, fresh connection
+};
+
+struct RetryDecision {
+  RetryAction action = RetryAction::give_up;
+  std::string_view reason;  // "not_replayable", "response_started", "max_retries", ... or "ok"
+};
+
+RetryDecision decide_retry(const RetryInput& input);
+
+// Caps retries to a fraction of requests (Envoy's retry budget, Finagle's RetryBudget):
+// a retry is allowed while retries in the last window <= max(min_per_second, ratio * requests).
+class RetryBudget {
+ public:
+  RetryBudget(double ratio, uint32_t min_per_second);
+  void on_request(TimePoint now);
+  bool try_spend(TimePoint now);  // true: the retry may go; counted
+
+ private:
+  void roll(TimePoint now);
+  double ratio_;
+  uint32_t min_per_second_;
+  TimePoint window_start_{};
+  // Two 1-second windows (current and previous) give a smooth sliding count.
+  uint64_t requests_cur_ = 0, requests_prev_ = 0;
+  uint64_t retries_cur_ = 0, retries_prev_ = 0;
+};
+
+}  // namespace needle::proxy

@@ -1,0 +1,155 @@
+#pragma once
+// Per-worker, per-host pool of keep-alive upstream connections (DESIGN.md "The race-free pool").
+// Single-threaded: every method runs on the owning worker's io_context; nothing here locks.
+//
+// Connection states: connecting -> busy (leased) -> idle -> busy ... -> closing. Only the pool
+// moves a connection between states (one transition function). Invariants:
+//   - every idle connection has exactly one pending read-readiness wait (the idle watch): readable
+//     while idle means FIN, RST or stray bytes, and evicts it at once, reporting the idle age to
+//     the IdleTimeoutEstimator;
+//   - checkout is LIFO, skips and evicts connections at/over the idle limit or max age, and probes
+//     the socket with recv(MSG_PEEK | MSG_DONTWAIT): anything but EAGAIN evicts;
+//   - an eager timer evicts idle connections as they reach the limit;
+//   - at most one sentinel per host (when the estimator wants one) is never handed out.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "base/cause.h"
+#include "base/clock.h"
+#include "config/config.h"
+#include "upstream/idle_timeout_estimator.h"
+
+namespace needle::upstream {
+
+enum class EvictReason : uint8_t {
+  upstream_closed_idle,   // idle watch saw FIN/RST
+  stray_bytes_idle,       // idle watch saw bytes nobody asked for
+  checkout_probe_failed,  // MSG_PEEK at checkout saw EOF/error/data
+  idle_limit,             // reached the effective idle limit
+  max_age,                // max_connection_age
+  max_requests,           // max_requests_per_connection
+  max_idle,               // pool already holds max_idle_per_host idle connections
+  not_reusable,           // exchange ended without a clean, complete, keep-alive response
+  draining,               // pool drained (shutdown / reload)
+  sentinel_done,          // sentinel closed by the upstream or reached its horizon
+  count_                  // number of reasons (array size)
+};
+std::string_view evict_reason_name(EvictReason reason);
+
+struct PoolCounters {
+  uint64_t opened = 0;           // successful connects
+  uint64_t connect_failures = 0;
+  uint64_t reused = 0;           // checkouts of an idle connection
+  uint64_t evicted[static_cast<size_t>(EvictReason::count_)] = {};
+};
+
+struct PoolSettings {
+  Millis connect_timeout = Millis(5000);
+  size_t max_idle = 64;
+  uint32_t max_requests_per_connection = 0;  // 0 = unlimited
+  Millis max_connection_age = Millis(0);     // 0 = unlimited
+  IdleTimeoutEstimator::Settings idle;
+  uint32_t eject_after_connect_failures = 5;
+  Millis eject_duration = Millis(5000);
+  static PoolSettings from_cluster(const config::ClusterConfig& cluster);
+};
+
+class HostPool;
+
+class UpstreamConnection {
+ public:
+  UpstreamConnection(asio::ip::tcp::socket socket, uint64_t id, TimePoint created);
+  asio::ip::tcp::socket& socket() { return socket_; }
+  uint64_t id() const { return id_; }
+  // Exchanges completed on this connection before the current one (0 = fresh connection).
+  uint32_t requests_done() const { return requests_done_; }
+  bool reused() const { return requests_done_ > 0; }
+  Millis idle_age_at_checkout() const { return idle_age_at_checkout_; }
+  TimePoint created() const { return created_; }
+
+ private:
+  friend class HostPool;
+  asio::ip::tcp::socket socket_;
+  uint64_t id_;
+  TimePoint created_;
+  TimePoint idle_since_{};
+  uint32_t requests_done_ = 0;
+  Millis idle_age_at_checkout_{0};
+  uint64_t watch_generation_ = 0;
+  bool sentinel_ = false;
+};
+
+// What the exchange learned about the connection; the reuse predicate (one function in the pool)
+// decides from this whether the connection goes back to the idle list.
+struct ReleaseInfo {
+  bool response_complete = false;    // response fully read, framing intact
+  bool upstream_keep_alive = false;  // no Connection: close, HTTP/1.1 or 1.0 keep-alive
+  std::optional<Millis> keep_alive_hint;
+};
+
+// A connection on loan to one exchange. Move-only. Destroyed without release(): the connection
+// is closed and counted as not_reusable.
+class ConnectionLease {
+ public:
+  ConnectionLease() = default;
+  ConnectionLease(std::shared_ptr<HostPool> pool, std::unique_ptr<UpstreamConnection> conn);
+  ConnectionLease(ConnectionLease&&) noexcept;
+  ConnectionLease& operator=(ConnectionLease&&) noexcept;
+  ~ConnectionLease();
+
+  explicit operator bool() const { return conn_ != nullptr; }
+  UpstreamConnection* operator->() const { return conn_.get(); }
+  UpstreamConnection& connection() const { return *conn_; }
+  void release(const ReleaseInfo& info);  // back to the pool (or closed, per the predicate)
+  void discard();                         // close now
+
+ private:
+  std::shared_ptr<HostPool> pool_;
+  std::unique_ptr<UpstreamConnection> conn_;
+};
+
+struct ConnectResult {
+  ConnectionLease lease;     // set on success
+  Cause cause = Cause::none; // connect_refused / connect_timeout / connect_error / resolve_failed
+  std::error_code error;
+};
+
+class HostPool : public std::enable_shared_from_this<HostPool> {
+ public:
+  static std::shared_ptr<HostPool> create(asio::any_io_executor executor, config::HostPort address,
+                                          const PoolSettings& settings, const Clock& clock);
+  ~HostPool();
+
+  // LIFO checkout of a live idle connection under the limit for this kind of request
+  // (effective_limit, or non_replayable_limit when the request cannot be replayed).
+  ConnectionLease checkout_idle(bool request_replayable);
+  // A fresh connection: resolve (if a name), connect within connect_timeout, TCP_NODELAY.
+  asio::awaitable<ConnectResult> connect();
+  // Close every idle connection; from now on releases close too.
+  void drain();
+
+  const config::HostPort& address() const;
+  size_t idle_count() const;
+  size_t busy_count() const;
+  uint32_t active_requests() const;           // leases out + connects in flight
+  bool ejected() const;                       // passive health: too many connect failures
+  const IdleTimeoutEstimator& estimator() const;
+  const PoolCounters& counters() const;
+
+ private:
+  friend class ConnectionLease;
+  struct Impl;
+  HostPool(asio::any_io_executor executor, config::HostPort address, const PoolSettings& settings,
+           const Clock& clock);
+  void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
+  void on_discard(std::unique_ptr<UpstreamConnection> conn);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace needle::upstream
