@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -45,7 +46,7 @@ struct AdminConfig {
 };
 
 struct RouteConfig {
-  std::optional<std::string> host;  // exact match, case-insensitive, port ignored
+  std::optional<std::string> host;  // exact match, case-insensitive, port ignored; stored lower-case
   std::string path_prefix = "/";
   std::string cluster;
 };
@@ -53,6 +54,11 @@ struct RouteConfig {
 enum class LbPolicy { round_robin, least_request };
 // Which requests that failed on a reused connection before any response byte may be replayed.
 enum class RetryNonIdempotent { never, idempotency_key, reused_connection };
+
+// The spelling used in the TOML file: "round_robin", "least_request".
+std::string_view lb_policy_name(LbPolicy policy);
+// The spelling used in the TOML file: "never", "idempotency-key", "reused-connection".
+std::string_view retry_non_idempotent_name(RetryNonIdempotent mode);
 
 struct ClusterConfig {
   std::string name;
@@ -121,6 +127,11 @@ LoadResult parse_config(std::string_view toml_text, const std::string& source_na
 LoadResult quick_config(const std::string& listen, const std::vector<std::string>& upstreams,
                         unsigned workers, const std::string& admin);
 
+// Port 1-65535 required; IPv6 literals need brackets. nullopt on anything else.
 std::optional<HostPort> parse_host_port(std::string_view text);
+
+// Byte sizes as written in config: "65536", "64KiB", "1MiB", "1GiB", "1TiB" (binary units;
+// "64 KiB" with one space is accepted too). nullopt on anything else, including overflow.
+std::optional<uint64_t> parse_size(std::string_view text);
 
 }  // namespace needle::config

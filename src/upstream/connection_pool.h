@@ -24,41 +24,9 @@
 #include "base/clock.h"
 #include "config/config.h"
 #include "upstream/idle_timeout_estimator.h"
+#include "upstream/pool_types.h"  // EvictReason, PoolCounters, PoolSettings, ReleaseInfo
 
 namespace needle::upstream {
-
-enum class EvictReason : uint8_t {
-  upstream_closed_idle,   // idle watch saw FIN/RST
-  stray_bytes_idle,       // idle watch saw bytes nobody asked for
-  checkout_probe_failed,  // MSG_PEEK at checkout saw EOF/error/data
-  idle_limit,             // reached the effective idle limit
-  max_age,                // max_connection_age
-  max_requests,           // max_requests_per_connection
-  max_idle,               // pool already holds max_idle_per_host idle connections
-  not_reusable,           // exchange ended without a clean, complete, keep-alive response
-  draining,               // pool drained (shutdown / reload)
-  sentinel_done,          // sentinel closed by the upstream or reached its horizon
-  count_                  // number of reasons (array size)
-};
-std::string_view evict_reason_name(EvictReason reason);
-
-struct PoolCounters {
-  uint64_t opened = 0;           // successful connects
-  uint64_t connect_failures = 0;
-  uint64_t reused = 0;           // checkouts of an idle connection
-  uint64_t evicted[static_cast<size_t>(EvictReason::count_)] = {};
-};
-
-struct PoolSettings {
-  Millis connect_timeout = Millis(5000);
-  size_t max_idle = 64;
-  uint32_t max_requests_per_connection = 0;  // 0 = unlimited
-  Millis max_connection_age = Millis(0);     // 0 = unlimited
-  IdleTimeoutEstimator::Settings idle;
-  uint32_t eject_after_connect_failures = 5;
-  Millis eject_duration = Millis(5000);
-  static PoolSettings from_cluster(const config::ClusterConfig& cluster);
-};
 
 class HostPool;
 
@@ -78,19 +46,13 @@ class UpstreamConnection {
   asio::ip::tcp::socket socket_;
   uint64_t id_;
   TimePoint created_;
-  TimePoint idle_since_{};
+  // Copies of the pool's record, set at checkout for the exchange to read; the pool's core
+  // (pool_core.h) keeps the authoritative idle_since / requests done / sentinel state.
   uint32_t requests_done_ = 0;
   Millis idle_age_at_checkout_{0};
+  // Bumped on every arm and every checkout: an idle-watch completion carrying an older value
+  // belongs to an idle period that is over and must touch nothing.
   uint64_t watch_generation_ = 0;
-  bool sentinel_ = false;
-};
-
-// What the exchange learned about the connection; the reuse predicate (one function in the pool)
-// decides from this whether the connection goes back to the idle list.
-struct ReleaseInfo {
-  bool response_complete = false;    // response fully read, framing intact
-  bool upstream_keep_alive = false;  // no Connection: close, HTTP/1.1 or 1.0 keep-alive
-  std::optional<Millis> keep_alive_hint;
 };
 
 // A connection on loan to one exchange. Move-only. Destroyed without release(): the connection
@@ -141,6 +103,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   bool ejected() const;                       // passive health: too many connect failures
   const IdleTimeoutEstimator& estimator() const;
   const PoolCounters& counters() const;
+  bool has_sentinel() const;                  // an idle connection kept past the limit to learn
 
  private:
   friend class ConnectionLease;
@@ -149,6 +112,10 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
            const Clock& clock);
   void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
   void on_discard(std::unique_ptr<UpstreamConnection> conn);
+  void arm_idle_watch(UpstreamConnection& conn);
+  void on_idle_watch(uint64_t id, uint64_t generation);
+  void rearm_expiry_timer();
+  void on_expiry_timer(uint64_t generation);
   std::unique_ptr<Impl> impl_;
 };
 

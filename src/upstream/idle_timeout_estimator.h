@@ -12,6 +12,28 @@
 // U - margin(U), margin(x) = max(margin_min, margin_ratio * x). With none of C/H/L known the
 // limit is max(initial_limit, S - margin(S)) and the source is "default" (or "learned" once a
 // sentinel survived), and the pool keeps one sentinel connection probing up to sentinel_horizon().
+//
+// Rules (each one unit-tested in tests/unit/upstream/idle_timeout_estimator_test.cc):
+//   - on_hint keeps the latest hint, not the smallest: the upstream's current config wins, and a
+//     hint that grows again after a redeploy raises the limit again.
+//   - on_idle_close keeps the smallest close age. Ages below kMinPlausibleIdleClose are ignored
+//     and only counted (implausible_closes()): a close that soon after a response is an upstream
+//     restart or a server that closes without saying "Connection: close", not an idle timeout;
+//     learning it would drive the limit to 0 and turn pooling off for good.
+//   - on_reuse_succeeded keeps the largest idle age a reuse was proven to survive.
+//   - Limits never go below 0 (a limit of 0 means "never reuse").
+//   - non_replayable_limit(): equal to effective_limit() once C, H or L is known; while the limit
+//     is only the default guess (or raised by sentinel survival), it is
+//     min(effective_limit, P - margin(P)) with P = max(S, proven reuse), or 0 when nothing is
+//     proven yet: a non-replayable request only reuses a connection at an idle age the upstream
+//     was seen to keep.
+//   - wants_sentinel(): learn && none of C, H, L known && the horizon is not exhausted (a
+//     sentinel that survived max_horizon has nothing left to teach).
+//   - sentinel_horizon(): min(2 * max(initial_limit, S), max_horizon): each survival doubles it.
+//   - source(): which knowledge sets the limit; ties between C, H and L go to configured, then
+//     hint, then learned. Without C/H/L: learned when S - margin(S) exceeds initial_limit, else
+//     default_initial.
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -24,6 +46,8 @@ std::string_view idle_limit_source_name(IdleLimitSource source);
 
 class IdleTimeoutEstimator {
  public:
+  static constexpr Millis kMinPlausibleIdleClose = Millis(10);
+
   struct Settings {
     std::optional<Millis> configured;
     Millis initial_limit = Millis(1500);
@@ -58,13 +82,19 @@ class IdleTimeoutEstimator {
   bool wants_sentinel() const;
   Millis sentinel_horizon() const;   // close the sentinel ourselves at this idle age
   Millis margin_for(Millis limit) const;
+  uint64_t implausible_closes() const { return implausible_closes_; }
 
  private:
+  // min(C, H, L) over those present; nullopt while the limit is only a guess.
+  std::optional<Millis> upstream_estimate() const;
+  Millis minus_margin(Millis x) const;
+
   Settings settings_;
   std::optional<Millis> hint_;
   std::optional<Millis> learned_close_;
   std::optional<Millis> survived_;
   std::optional<Millis> proven_reuse_;
+  uint64_t implausible_closes_ = 0;
 };
 
 }  // namespace needle::upstream

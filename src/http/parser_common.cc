@@ -1,0 +1,491 @@
+#include "http/parser_common.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace needle::http::detail {
+
+namespace {
+
+// llhttp needs a valid pointer even for an empty feed (resuming into a bodiless message end).
+constexpr char kEmptyInput[1] = {0};
+
+constexpr std::string_view kRegisteredCodings[] = {"gzip", "x-gzip", "deflate", "compress",
+                                                   "x-compress"};
+
+}  // namespace
+
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+TransferCoding classify_transfer_encoding(const HeaderList& headers) {
+  int elements = 0;
+  int chunked = 0;
+  int registered = 0;
+  bool invalid = false;
+  for (const Header& h : headers.items()) {
+    if (!iequals(h.name, "Transfer-Encoding")) continue;
+    for_each_list_element(h.value, [&](std::string_view coding) {
+      ++elements;
+      // Empty elements (leading/trailing/double commas) and anything but a bare token (tabs,
+      // parameters, quotes inside) are how smuggling payloads disguise "chunked".
+      if (coding.empty() || !std::all_of(coding.begin(), coding.end(), is_tchar)) {
+        invalid = true;
+        return false;
+      }
+      if (iequals(coding, "chunked")) {
+        ++chunked;
+      } else if (std::any_of(std::begin(kRegisteredCodings), std::end(kRegisteredCodings),
+                             [&](std::string_view known) { return iequals(coding, known); })) {
+        ++registered;
+      } else {
+        invalid = true;  // "xchunked", "identity", "chunk": unknown look-alikes
+        return false;
+      }
+      return true;
+    });
+    if (invalid) return TransferCoding::invalid;
+  }
+  if (chunked > 1) return TransferCoding::invalid;
+  if (registered > 0) return TransferCoding::unsupported;
+  if (chunked == 1 && elements == 1) return TransferCoding::chunked;
+  return TransferCoding::invalid;
+}
+
+ContentLengthCheck parse_content_length(const HeaderList& headers, uint64_t& out) {
+  bool seen = false;
+  uint64_t first = 0;
+  for (const Header& h : headers.items()) {
+    if (!iequals(h.name, "Content-Length")) continue;
+    std::string_view v = h.value;
+    if (v.empty() || v.size() > 19) return ContentLengthCheck::invalid;  // 19 digits fit
+    uint64_t n = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return ContentLengthCheck::invalid;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (seen && n != first) return ContentLengthCheck::conflicting;
+    seen = true;
+    first = n;
+  }
+  out = first;
+  return ContentLengthCheck::ok;
+}
+
+bool is_valid_authority(std::string_view a) {
+  if (a.empty()) return false;
+  std::string_view port;
+  if (a.front() == '[') {  // IP-literal
+    size_t close = a.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : a.substr(1, close - 1)) {
+      bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                c == ':' || c == '.' || c == 'v' || c == 'V';
+      if (!ok) return false;
+    }
+    std::string_view after = a.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return false;
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = a.find(':');
+    std::string_view host = a.substr(0, colon);
+    if (host.empty()) return false;
+    for (char c : host) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                std::strchr("-._~%!$&'()*+,;=", c) != nullptr;
+      if (!ok || c == '\0') return false;
+    }
+    if (colon != std::string_view::npos) port = a.substr(colon + 1);
+  }
+  if (port.size() > 5) return false;
+  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::string_view> absolute_form_authority(std::string_view target,
+                                                        std::string_view* rest) {
+  size_t scheme_len = 0;
+  if (target.size() >= 7 && iequals(target.substr(0, 7), "http://")) {
+    scheme_len = 7;
+  } else if (target.size() >= 8 && iequals(target.substr(0, 8), "https://")) {
+    scheme_len = 8;
+  } else {
+    return std::nullopt;
+  }
+  std::string_view after = target.substr(scheme_len);
+  size_t end = after.find_first_of("/?#");
+  if (rest != nullptr) *rest = end == std::string_view::npos ? std::string_view{} : after.substr(end);
+  return after.substr(0, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const llhttp_settings_t ParserCore::kSettings = [] {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_message_begin = &ParserCore::cb_message_begin;
+  s.on_method = &ParserCore::cb_method;
+  s.on_url = &ParserCore::cb_url;
+  s.on_version = &ParserCore::cb_version;
+  s.on_status = &ParserCore::cb_status;
+  s.on_header_field = &ParserCore::cb_header_field;
+  s.on_header_field_complete = &ParserCore::cb_header_field_complete;
+  s.on_header_value = &ParserCore::cb_header_value;
+  s.on_header_value_complete = &ParserCore::cb_header_value_complete;
+  s.on_headers_complete = &ParserCore::cb_headers_complete;
+  s.on_chunk_header = &ParserCore::cb_chunk_header;
+  s.on_body = &ParserCore::cb_body;
+  s.on_message_complete = &ParserCore::cb_message_complete;
+  return s;
+}();
+
+ParserCore::ParserCore(Kind kind, const ParserLimits& limits, HeaderList& headers)
+    : kind_(kind), limits_(limits), headers_(headers) {
+  llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
+  parser_.data = this;  // headers_ may not be constructed yet (a subclass member): no use here
+}
+
+void ParserCore::reset() {
+  llhttp_reset(&parser_);  // keeps settings and data
+  phase_ = Phase::head;
+  has_error_ = false;
+  error_ = ParseError{};
+  started_ = false;
+  paused_at_ = ParseStop::need_more;
+  head_bytes_ = start_line_bytes_ = trailer_bytes_ = 0;
+  body_bytes_ = 0;
+  in_field_ = false;
+  scan_state_ = ScanState::leading;
+  scan_pending_cr_ = false;
+  start_line_spaces_ = 0;
+  for (Header& h : headers_.items()) spare_headers_.push_back(std::move(h));
+  headers_.clear();
+  on_reset();
+}
+
+int ParserCore::fail(int status, std::string_view cause) {
+  if (!has_error_) {
+    has_error_ = true;
+    error_.status = kind_ == Kind::response ? 502 : status;
+    error_.cause.assign(cause);
+  }
+  return -1;
+}
+
+FeedResult ParserCore::fail_now(size_t consumed, int status, std::string_view cause) {
+  fail(status, cause);
+  phase_ = Phase::error;
+  return {consumed, ParseStop::error};
+}
+
+int ParserCore::count_start_line(size_t len) {
+  start_line_bytes_ += len;
+  if (start_line_bytes_ > limits_.max_request_line) {
+    return fail(414, kind_ == Kind::request ? "request_line_too_long" : "status_line_too_long");
+  }
+  return 0;
+}
+
+FeedResult ParserCore::feed(std::string_view data, std::vector<std::string_view>& body) {
+  switch (phase_) {
+    case Phase::error:
+      return {0, ParseStop::error};
+    case Phase::complete:
+      return {0, ParseStop::message_complete};
+    case Phase::head_paused:
+      llhttp_resume(&parser_);
+      phase_ = Phase::body;
+      break;
+    case Phase::head:
+    case Phase::body:
+      break;
+  }
+  const char* begin = data.empty() ? kEmptyInput : data.data();
+  size_t len = data.size();
+  const bool in_head = phase_ == Phase::head;
+  // Never hand llhttp more head bytes than the limit allows: the header section cannot grow
+  // past max_header_bytes in memory, and the limit is exact.
+  if (in_head) len = std::min(len, limits_.max_header_bytes - head_bytes_);
+
+  body_out_ = &body;
+  paused_at_ = ParseStop::need_more;
+  const llhttp_errno_t err = llhttp_execute(&parser_, begin, len);
+  body_out_ = nullptr;
+
+  size_t consumed = len;
+  if (err != HPE_OK) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    if (pos >= begin && pos <= begin + len) consumed = static_cast<size_t>(pos - begin);
+  }
+  if (in_head) {
+    head_bytes_ += consumed;
+    if (!scan_head(begin, consumed)) {
+      phase_ = Phase::error;
+      return {consumed, ParseStop::error};
+    }
+  }
+  if (err == HPE_OK) {
+    if (phase_ == Phase::head && head_bytes_ >= limits_.max_header_bytes) {
+      return fail_now(consumed, 431, "header_section_too_large");
+    }
+    return {consumed, ParseStop::need_more};
+  }
+  if (err == HPE_PAUSED && paused_at_ == ParseStop::head_complete) {
+    phase_ = Phase::head_paused;
+    return {consumed, ParseStop::head_complete};
+  }
+  if (err == HPE_PAUSED && paused_at_ == ParseStop::message_complete) {
+    phase_ = Phase::complete;
+    return {consumed, ParseStop::message_complete};
+  }
+  set_llhttp_error(err);
+  phase_ = Phase::error;
+  return {consumed, ParseStop::error};
+}
+
+// llhttp strict (8.1) accepts obs-fold (RFC 9112 5.2 says reject with 400), a bare LF ending the
+// start line, and runs of SP between request-line elements (RFC 9112 3: single SP). It rejects
+// the rest (bare CR, bare LF after a field, NUL/CTLs, SP before the colon) itself; the checks
+// here repeat a few of those cheaply as defence in depth. Called only with head bytes.
+bool ParserCore::scan_head(const char* p, size_t n) {
+  auto reject = [this](std::string_view cause) {
+    has_error_ = true;  // the raw view wins over whatever llhttp or a callback said later on
+    error_.status = kind_ == Kind::response ? 502 : 400;
+    error_.cause.assign(cause);
+    return false;
+  };
+  for (size_t i = 0; i < n && scan_state_ != ScanState::done; ++i) {
+    const char c = p[i];
+    if (scan_pending_cr_) {
+      if (c != '\n') return reject("bare_cr");
+      scan_pending_cr_ = false;
+      switch (scan_state_) {
+        case ScanState::leading:
+          break;  // RFC 9112 2.2: empty lines before the start line are ignored
+        case ScanState::start_line:
+          if (kind_ == Kind::request && start_line_spaces_ != 2) {
+            return reject("invalid_request_line");
+          }
+          scan_state_ = ScanState::line_start;
+          break;
+        case ScanState::line_start:
+          scan_state_ = ScanState::done;
+          break;
+        case ScanState::field_line:
+          scan_state_ = ScanState::line_start;
+          break;
+        case ScanState::done:
+          break;
+      }
+      continue;
+    }
+    if (c > ' ') {
+      if (scan_state_ == ScanState::leading) scan_state_ = ScanState::start_line;
+      if (scan_state_ == ScanState::line_start) scan_state_ = ScanState::field_line;
+      continue;
+    }
+    switch (c) {
+      case '\r':
+        scan_pending_cr_ = true;
+        break;
+      case '\n':
+        if (scan_state_ != ScanState::leading) return reject("bare_lf");
+        break;
+      case ' ':
+      case '\t':
+        if (scan_state_ == ScanState::line_start) return reject("obs_fold");
+        if (scan_state_ == ScanState::start_line && c == ' ') ++start_line_spaces_;
+        if (scan_state_ == ScanState::leading) scan_state_ = ScanState::start_line;
+        break;
+      default:
+        // NUL and other CTLs: llhttp rejects them with a precise error; let it report.
+        if (scan_state_ == ScanState::leading) scan_state_ = ScanState::start_line;
+        if (scan_state_ == ScanState::line_start) scan_state_ = ScanState::field_line;
+        break;
+    }
+  }
+  return true;
+}
+
+void ParserCore::set_llhttp_error(llhttp_errno_t err) {
+  if (has_error_) return;  // a callback already said why
+  const int status = 400;
+  const char* reason = llhttp_get_error_reason(&parser_);
+  std::string_view why = reason != nullptr ? reason : "";
+  switch (err) {
+    case HPE_INVALID_METHOD:
+      fail(status, "invalid_method");
+      break;
+    case HPE_INVALID_URL:
+      fail(status, "invalid_target");
+      break;
+    case HPE_INVALID_VERSION:
+      fail(status, "invalid_version");
+      break;
+    case HPE_INVALID_STATUS:
+      fail(status, "invalid_status_line");
+      break;
+    case HPE_INVALID_CONSTANT:
+      fail(status, kind_ == Kind::request ? "invalid_request_line" : "invalid_status_line");
+      break;
+    case HPE_INVALID_HEADER_TOKEN:
+      fail(status, "invalid_header");
+      break;
+    case HPE_UNEXPECTED_SPACE:
+      fail(status, "obs_fold");  // SP/HTAB before the first field line
+      break;
+    case HPE_CR_EXPECTED:
+    case HPE_LF_EXPECTED:
+      fail(status, "invalid_line_ending");
+      break;
+    case HPE_INVALID_CONTENT_LENGTH:
+      fail(status, "invalid_content_length");
+      break;
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+      fail(status, why.starts_with("Duplicate") ? "duplicate_content_length"
+                                                : "content_length_with_transfer_encoding");
+      break;
+    case HPE_INVALID_TRANSFER_ENCODING:
+      fail(status, "invalid_transfer_encoding");
+      break;
+    case HPE_INVALID_CHUNK_SIZE:
+      fail(status, "invalid_chunk_size");
+      break;
+    case HPE_STRICT:
+      // In 8.1 strict only chunk framing produces HPE_STRICT ("Expected LF after chunk size",
+      // "Expected CRLF after chunk", ...) besides header-end line endings.
+      fail(status, phase_ == Phase::head ? "invalid_line_ending" : "invalid_chunk_framing");
+      break;
+    case HPE_PAUSED_UPGRADE:
+      fail(status, "unsupported_upgrade");
+      break;
+    default:
+      fail(status, "malformed_message");
+      break;
+  }
+}
+
+// --- llhttp callbacks ------------------------------------------------------------------------
+
+int ParserCore::cb_message_begin(llhttp_t* p) {
+  self(p).started_ = true;
+  return 0;
+}
+
+int ParserCore::cb_method(llhttp_t* p, const char* at, size_t len) {
+  return self(p).on_start_line_part(kMethod, at, len);
+}
+
+int ParserCore::cb_url(llhttp_t* p, const char* at, size_t len) {
+  return self(p).on_start_line_part(kTarget, at, len);
+}
+
+int ParserCore::cb_version(llhttp_t* p, const char* at, size_t len) {
+  return self(p).on_start_line_part(kVersion, at, len);
+}
+
+int ParserCore::cb_status(llhttp_t* p, const char* at, size_t len) {
+  return self(p).on_start_line_part(kReason, at, len);
+}
+
+Header& ParserCore::begin_header() {
+  std::vector<Header>& items = headers_.items();
+  if (!spare_headers_.empty()) {
+    items.push_back(std::move(spare_headers_.back()));
+    spare_headers_.pop_back();
+    items.back().name.clear();
+    items.back().value.clear();
+  } else {
+    items.emplace_back();
+  }
+  return items.back();
+}
+
+int ParserCore::cb_header_field(llhttp_t* p, const char* at, size_t len) {
+  ParserCore& s = self(p);
+  if (s.in_trailers()) {
+    // Trailer fields (RFC 9112 7.1.2) are read and dropped: needle never forwards them.
+    s.trailer_bytes_ += len;
+    if (s.trailer_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "trailers_too_large");
+    return 0;
+  }
+  if (!s.in_field_) {
+    if (s.headers_.size() >= s.limits_.max_header_count) return s.fail(431, "too_many_headers");
+    s.begin_header();
+    s.in_field_ = true;
+  }
+  s.headers_.items().back().name.append(at, len);
+  return 0;
+}
+
+int ParserCore::cb_header_field_complete(llhttp_t* p) {
+  self(p).in_field_ = false;
+  return 0;
+}
+
+int ParserCore::cb_header_value(llhttp_t* p, const char* at, size_t len) {
+  ParserCore& s = self(p);
+  if (s.in_trailers()) {
+    s.trailer_bytes_ += len;
+    if (s.trailer_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "trailers_too_large");
+    return 0;
+  }
+  if (s.headers_.size() == 0) return s.fail(400, "invalid_header");  // cannot happen in llhttp
+  s.headers_.items().back().value.append(at, len);
+  return 0;
+}
+
+int ParserCore::cb_header_value_complete(llhttp_t* p) {
+  ParserCore& s = self(p);
+  if (s.in_trailers() || s.headers_.size() == 0) return 0;
+  std::string& v = s.headers_.items().back().value;
+  // RFC 9110 5.5: leading/trailing OWS is not part of the value. llhttp skips leading SP itself.
+  size_t end = v.size();
+  while (end > 0 && is_ows(v[end - 1])) --end;
+  size_t start = 0;
+  while (start < end && is_ows(v[start])) ++start;
+  if (end != v.size()) v.resize(end);
+  if (start != 0) v.erase(0, start);
+  return 0;
+}
+
+int ParserCore::cb_headers_complete(llhttp_t* p) {
+  ParserCore& s = self(p);
+  const int rc = s.on_head_complete();
+  if (rc < 0) return -1;
+  if (rc == 1) p->flags |= F_SKIPBODY;  // what returning 1 does; we need to pause as well
+  s.paused_at_ = ParseStop::head_complete;
+  return HPE_PAUSED;
+}
+
+int ParserCore::cb_chunk_header(llhttp_t* p) {
+  ParserCore& s = self(p);
+  // parser->content_length holds this chunk's size here.
+  if (p->content_length > s.limits_.max_body_bytes - s.body_bytes_) {
+    return s.fail(413, "body_too_large");
+  }
+  s.body_bytes_ += p->content_length;
+  return 0;
+}
+
+int ParserCore::cb_body(llhttp_t* p, const char* at, size_t len) {
+  ParserCore& s = self(p);
+  if (s.body_out_ != nullptr && len > 0) s.body_out_->emplace_back(at, len);
+  return 0;
+}
+
+int ParserCore::cb_message_complete(llhttp_t* p) {
+  self(p).paused_at_ = ParseStop::message_complete;
+  return HPE_PAUSED;
+}
+
+}  // namespace needle::http::detail

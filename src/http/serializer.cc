@@ -1,0 +1,334 @@
+#include "http/serializer.h"
+
+#include <array>
+#include <charconv>
+
+#include "http/parser_common.h"
+
+namespace needle::http {
+
+namespace {
+
+void append_number(uint64_t n, std::string& out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), n);
+  out.append(buf, end);
+}
+
+void append_field(std::string_view name, std::string_view value, std::string& out) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+// The field names the Connection header lists (RFC 9110 7.6.1), gathered once per head so the
+// per-field check is a short scan. Views point into `headers`.
+class ConnectionOptions {
+ public:
+  explicit ConnectionOptions(const HeaderList& headers) : headers_(headers) {
+    for (const Header& h : headers.items()) {
+      if (!iequals(h.name, "Connection")) continue;
+      detail::for_each_list_element(h.value, [&](std::string_view token) {
+        if (token.empty()) return true;
+        if (count_ == tokens_.size()) {
+          overflow_ = true;
+          return false;
+        }
+        tokens_[count_++] = token;
+        return true;
+      });
+    }
+  }
+
+  bool lists(std::string_view name) const {
+    if (overflow_) return headers_.has_token("Connection", name);
+    for (size_t i = 0; i < count_; ++i) {
+      if (iequals(tokens_[i], name)) return true;
+    }
+    return false;
+  }
+
+ private:
+  const HeaderList& headers_;
+  std::array<std::string_view, 16> tokens_{};
+  size_t count_ = 0;
+  bool overflow_ = false;
+};
+
+// Fields needle writes itself (or drops: Expect, as needle answers 100-continue) on the way
+// upstream. Naming them in Connection does not remove them: a client could otherwise erase the
+// X-Forwarded-For chain a trusted front proxy added.
+bool rewritten_for_upstream(std::string_view name) {
+  return iequals(name, "Host") || iequals(name, "X-Forwarded-For") ||
+         iequals(name, "X-Forwarded-Proto") || iequals(name, "Via") ||
+         iequals(name, "X-Request-Id") || iequals(name, "Content-Length") ||
+         iequals(name, "Expect");
+}
+
+// "existing, next" over every instance of `name`, written as one field line (RFC 9110 5.3):
+// many applications read only the first X-Forwarded-For line.
+void append_list_field(const HeaderList& headers, std::string_view name, std::string_view next,
+                       std::string& out) {
+  bool any = false;
+  for (const Header& h : headers.items()) {
+    if (!iequals(h.name, name) || h.value.empty()) continue;
+    if (any) {
+      out.append(", ");
+    } else {
+      out.append(name);
+      out.append(": ");
+      any = true;
+    }
+    out.append(h.value);
+  }
+  if (!next.empty()) {
+    if (any) {
+      out.append(", ");
+    } else {
+      out.append(name);
+      out.append(": ");
+      any = true;
+    }
+    out.append(next);
+  }
+  if (any) out.append("\r\n");
+}
+
+size_t estimate_head_size(const HeaderList& headers) {
+  size_t n = 256;
+  for (const Header& h : headers.items()) n += h.name.size() + h.value.size() + 4;
+  return n;
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+  return iequals(name, "Connection") || iequals(name, "Keep-Alive") ||
+         iequals(name, "Proxy-Connection") || iequals(name, "TE") || iequals(name, "Trailer") ||
+         iequals(name, "Transfer-Encoding") || iequals(name, "Upgrade");
+}
+
+void write_upstream_request_head(const RequestHead& head, const UpstreamRequestContext& ctx,
+                                 BodyFraming framing, std::string& out) {
+  out.reserve(out.size() + estimate_head_size(head.headers) + head.target.size());
+
+  // RFC 9112 3.2.1: origin-form towards the origin server; absolute-form is for proxies.
+  out.append(head.method);
+  out.push_back(' ');
+  std::string_view path;
+  if (detail::absolute_form_authority(head.target, &path)) {
+    path = path.substr(0, path.find('#'));
+    if (path.empty() || path.front() != '/') out.push_back('/');
+    out.append(path);
+  } else {
+    out.append(head.target);
+  }
+  out.append(" HTTP/1.1\r\n");
+
+  // RFC 9112 3.2: Host first; head.host is the validated one (the authority for absolute-form).
+  append_field("Host", head.host, out);
+
+  const ConnectionOptions options(head.headers);
+  for (const Header& h : head.headers.items()) {
+    if (is_hop_by_hop(h.name) || rewritten_for_upstream(h.name)) continue;
+    if (options.lists(h.name)) continue;
+    append_field(h.name, h.value, out);
+  }
+
+  append_list_field(head.headers, "X-Forwarded-For", ctx.client_address, out);
+  append_field("X-Forwarded-Proto", ctx.proto, out);
+  // RFC 9110 7.6.3: received-protocol is the version the client spoke to needle.
+  append_list_field(head.headers, "Via", head.version_minor == 0 ? "1.0 needle" : "1.1 needle",
+                    out);
+  if (const std::string* id = head.headers.find("X-Request-Id"); id != nullptr) {
+    append_field("X-Request-Id", *id, out);
+  } else if (!ctx.request_id.empty()) {
+    append_field("X-Request-Id", ctx.request_id, out);
+  }
+
+  if (framing == BodyFraming::content_length) {
+    out.append("Content-Length: ");
+    append_number(head.content_length, out);
+    out.append("\r\n");
+  } else if (framing == BodyFraming::chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  out.append("\r\n");
+}
+
+BodyFraming write_downstream_response_head(const ResponseHead& head,
+                                           const DownstreamResponseContext& ctx,
+                                           std::string& out) {
+  out.reserve(out.size() + estimate_head_size(head.headers));
+  const bool interim = head.status < 200;
+  // RFC 9110 6.4.1 / 9112 6.3: these carry no body; their Content-Length (the size a GET would
+  // have had) is passed through verbatim.
+  const bool no_body =
+      interim || head.status == 204 || head.status == 304 || ctx.request_is_head;
+  const bool http10_client = ctx.client_version_minor == 0;
+
+  BodyFraming framing = BodyFraming::none;
+  if (!no_body) {
+    switch (head.framing) {
+      case BodyFraming::content_length:
+        framing = BodyFraming::content_length;
+        break;
+      case BodyFraming::chunked:
+      case BodyFraming::until_close:
+        // RFC 9112 7: an HTTP/1.0 recipient cannot decode chunked; the close delimits instead.
+        framing = http10_client ? BodyFraming::until_close : BodyFraming::chunked;
+        break;
+      case BodyFraming::none:
+        framing = BodyFraming::content_length;  // an empty body, said explicitly
+        break;
+    }
+  }
+  const bool keep = ctx.keep_alive && framing != BodyFraming::until_close;
+
+  // RFC 9110 6.2: needle speaks HTTP/1.1 and says so, also to HTTP/1.0 clients.
+  out.append("HTTP/1.1 ");
+  append_number(static_cast<uint64_t>(head.status), out);
+  out.push_back(' ');
+  out.append(head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason));
+  out.append("\r\n");
+
+  const ConnectionOptions options(head.headers);
+  for (const Header& h : head.headers.items()) {
+    if (is_hop_by_hop(h.name) || options.lists(h.name)) continue;
+    if (iequals(h.name, "Content-Length") && !no_body) continue;  // re-written below
+    append_field(h.name, h.value, out);
+  }
+
+  if (framing == BodyFraming::content_length) {
+    out.append("Content-Length: ");
+    append_number(head.framing == BodyFraming::content_length ? head.content_length : 0, out);
+    out.append("\r\n");
+  } else if (framing == BodyFraming::chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+
+  if (!interim) {
+    if (!keep) {
+      out.append("Connection: close\r\n");
+    } else {
+      if (http10_client) out.append("Connection: keep-alive\r\n");
+      if (ctx.keep_alive_timeout) {
+        out.append("Keep-Alive: timeout=");
+        append_number(static_cast<uint64_t>(std::max<long long>(0, ctx.keep_alive_timeout->count() / 1000)),
+                      out);
+        out.append("\r\n");
+      }
+    }
+  }
+  out.append("\r\n");
+  return framing;
+}
+
+void write_chunk_header(size_t size, std::string& out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), size, 16);
+  out.append(buf, end);
+  out.append("\r\n");
+}
+
+void write_local_response(int status, std::string_view detail, bool close,
+                          std::string_view request_id, std::string& out) {
+  const std::string_view reason = reason_phrase(status);
+  // Body: "<status> <reason>: <detail>\n", or "<status> <reason>\n" without a detail.
+  char code[8];
+  auto [code_end, ec] = std::to_chars(code, code + sizeof(code), status);
+  const std::string_view code_text(code, static_cast<size_t>(code_end - code));
+  const size_t body_size =
+      code_text.size() + 1 + reason.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
+
+  out.reserve(out.size() + 160 + request_id.size() + body_size);
+  out.append("HTTP/1.1 ");
+  out.append(code_text);
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+  append_number(body_size, out);
+  out.append("\r\n");
+  if (!request_id.empty()) append_field("X-Request-Id", request_id, out);
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  out.append(code_text);
+  out.push_back(' ');
+  out.append(reason);
+  if (!detail.empty()) {
+    out.append(": ");
+    out.append(detail);
+  }
+  out.push_back('\n');
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 102: return "Processing";
+    case 103: return "Early Hints";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 207: return "Multi-Status";
+    case 208: return "Already Reported";
+    case 226: return "IM Used";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 305: return "Use Proxy";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 418: return "I'm a teapot";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 424: return "Failed Dependency";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 506: return "Variant Also Negotiates";
+    case 507: return "Insufficient Storage";
+    case 508: return "Loop Detected";
+    case 510: return "Not Extended";
+    case 511: return "Network Authentication Required";
+    default: return "";
+  }
+}
+
+}  // namespace needle::http

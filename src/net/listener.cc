@@ -1,0 +1,72 @@
+#include "net/listener.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace needle::net {
+
+std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& address,
+                                                        std::string* error) {
+  std::error_code ec;
+  const auto ip = asio::ip::make_address(address.host, ec);
+  if (!ec) return asio::ip::tcp::endpoint(ip, address.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  const int rc = ::getaddrinfo(address.host.c_str(), nullptr, &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    if (error) *error = fmt::format("cannot resolve '{}': {}", address.host, gai_strerror(rc));
+    return std::nullopt;
+  }
+  asio::ip::tcp::endpoint endpoint;
+  if (result->ai_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(result->ai_addr);
+    endpoint = asio::ip::tcp::endpoint(
+        asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)), address.port);
+  } else {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(result->ai_addr);
+    asio::ip::address_v6::bytes_type bytes;
+    std::memcpy(bytes.data(), sin6->sin6_addr.s6_addr, bytes.size());
+    endpoint = asio::ip::tcp::endpoint(asio::ip::address_v6(bytes), address.port);
+  }
+  ::freeaddrinfo(result);
+  return endpoint;
+}
+
+std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
+                              const asio::ip::tcp::endpoint& endpoint, bool reuse_port) {
+  std::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return ec;
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return ec;
+  if (reuse_port) {
+    const int one = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      return {errno, std::system_category()};
+    }
+  }
+  acceptor.bind(endpoint, ec);
+  if (ec) return ec;
+  acceptor.listen(4096, ec);
+  return ec;
+}
+
+void tune_accepted_socket(asio::ip::tcp::socket& socket) {
+  std::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
+std::string endpoint_string(const asio::ip::tcp::endpoint& endpoint) {
+  if (endpoint.address().is_v6()) {
+    return fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port());
+  }
+  return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+}
+
+}  // namespace needle::net

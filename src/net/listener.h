@@ -1,0 +1,27 @@
+#pragma once
+// Listening sockets. Each worker opens its own SO_REUSEPORT listener on every configured
+// address, so the kernel spreads connections across workers with no shared accept queue.
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <asio/ip/tcp.hpp>
+
+#include "config/config.h"
+
+namespace needle::net {
+
+// Resolves a listener/admin address at start-up (blocking getaddrinfo; never on the data path).
+std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& address,
+                                                        std::string* error);
+
+// Opens, binds (SO_REUSEADDR + SO_REUSEPORT) and listens.
+std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
+                              const asio::ip::tcp::endpoint& endpoint, bool reuse_port);
+
+// Per accepted client socket: TCP_NODELAY (responses are written in few, whole writes).
+void tune_accepted_socket(asio::ip::tcp::socket& socket);
+
+std::string endpoint_string(const asio::ip::tcp::endpoint& endpoint);
+
+}  // namespace needle::net

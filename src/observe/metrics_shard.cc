@@ -1,0 +1,77 @@
+#include "observe/metrics_shard.h"
+
+namespace needle::observe {
+namespace {
+
+std::string_view or_none(std::string_view value) { return value.empty() ? kNoLabel : value; }
+
+}  // namespace
+
+void Histogram::observe(Duration value) {
+  const double seconds = to_seconds(value);
+  // First bucket whose upper bound is >= the value ("le" is inclusive).
+  const auto it = std::lower_bound(kDurationBuckets.begin(), kDurationBuckets.end(), seconds);
+  ++buckets[static_cast<size_t>(it - kDurationBuckets.begin())];
+  sum_seconds += seconds;
+  ++count;
+}
+
+void Histogram::merge_from(const Histogram& other) {
+  for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += other.buckets[i];
+  sum_seconds += other.sum_seconds;
+  count += other.count;
+}
+
+uint64_t Histogram::cumulative(size_t i) const {
+  uint64_t total = 0;
+  for (size_t k = 0; k <= i && k < buckets.size(); ++k) total += buckets[k];
+  return total;
+}
+
+std::string_view status_class_name(int status) {
+  switch (status / 100) {
+    case 1: return "1xx";
+    case 2: return "2xx";
+    case 3: return "3xx";
+    case 4: return "4xx";
+    case 5: return "5xx";
+    default: return "none";
+  }
+}
+
+void MetricsShard::on_request(const RequestRecord& record) {
+  const std::string_view route = or_none(record.route);
+  const std::string_view cluster = or_none(record.cluster);
+
+  ++requests_[{route, status_class_name(record.status)}];
+  if (record.status >= 500) ++responses_5xx_[{cause_name(record.cause)}];
+  request_duration_[{route}].observe(record.duration);
+  ByteCounts& bytes = bytes_[{route}];
+  bytes.in += record.bytes_in;
+  bytes.out += record.bytes_out;
+
+  const bool succeeded = record.status >= 100 && record.status < 500;
+  const std::string_view outcome = succeeded ? "success" : "failure";
+  for (size_t i = 0; i < record.attempts.size(); ++i) {
+    const AttemptRecord& attempt = record.attempts[i];
+    const std::string_view host = or_none(attempt.upstream);
+    ++upstream_attempts_[{cluster, host, attempt.reused ? "reused" : "new"}];
+    upstream_duration_[{cluster}].observe(attempt.duration);
+    if (is_upstream_cause(attempt.cause)) ++upstream_failures_[{cluster, host, cause_name(attempt.cause)}];
+    // An attempt followed by another one is a retry of it.
+    if (i + 1 < record.attempts.size()) ++retries_[{cause_name(attempt.cause), outcome}];
+  }
+}
+
+void MetricsShard::merge_from(const MetricsShard& other) {
+  requests_.merge_from(other.requests_);
+  responses_5xx_.merge_from(other.responses_5xx_);
+  upstream_attempts_.merge_from(other.upstream_attempts_);
+  upstream_failures_.merge_from(other.upstream_failures_);
+  retries_.merge_from(other.retries_);
+  request_duration_.merge_from(other.request_duration_);
+  upstream_duration_.merge_from(other.upstream_duration_);
+  bytes_.merge_from(other.bytes_);
+}
+
+}  // namespace needle::observe

@@ -1,0 +1,36 @@
+#pragma once
+// What the admin endpoint gathers from each worker at scrape time: a copy of the worker's
+// MetricsShard and the state of its upstream pools, taken on the worker's own thread (the lead's
+// admin code posts the copy task), then rendered by prometheus_text.h from any thread.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "observe/metrics_shard.h"
+
+namespace needle::observe {
+
+// One worker's pool for one upstream host (upstream::HostPool, its counters and its
+// IdleTimeoutEstimator), as plain data so observe does not depend on upstream.
+struct PoolSnapshot {
+  std::string cluster, host;        // host as "addr:port", same spelling as AttemptRecord::upstream
+  size_t idle = 0, busy = 0;        // connections idle in the pool / leased out
+  uint32_t active_requests = 0;     // leases out + connects in flight
+  bool ejected = false;             // passive health ejection on this worker
+  int64_t effective_limit_ms = 0;   // never reuse a connection idle for >= this
+  int64_t non_replayable_limit_ms = 0;
+  std::string limit_source;         // configured | hint | learned | default_initial
+  std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
+  uint64_t opened = 0, reused = 0, connect_failures = 0;  // counters since the pool was created
+  std::vector<std::pair<std::string, uint64_t>> evicted_by_reason;  // reason name -> count
+};
+
+struct WorkerSnapshot {
+  unsigned worker = 0;
+  MetricsShard metrics;
+  std::vector<PoolSnapshot> pools;
+};
+
+}  // namespace needle::observe

@@ -1,0 +1,442 @@
+#include "proxy/downstream_session.h"
+
+#include <cstring>
+
+#include <asio/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "base/log.h"
+#include "http/serializer.h"
+#include "net/listener.h"
+#include "proxy/exchange.h"
+
+namespace needle::proxy {
+namespace {
+
+http::ParserLimits limits_from(const config::ServerConfig& server) {
+  http::ParserLimits limits;
+  limits.max_request_line = server.max_request_line;
+  limits.max_header_bytes = server.max_header_bytes;
+  limits.max_header_count = server.max_header_count;
+  limits.max_body_bytes = server.max_body_bytes;
+  return limits;
+}
+
+bool is_cancelled(const std::error_code& ec) { return ec == asio::error::operation_aborted; }
+
+}  // namespace
+
+DownstreamSession::DownstreamSession(WorkerContext& worker, asio::ip::tcp::socket socket)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      runtime_(worker.runtime),
+      parser_(limits_from(worker.runtime->config->server)),
+      response_parser_(http::ParserLimits{.max_request_line = 8 * 1024,
+                                          .max_header_bytes = 64 * 1024,
+                                          .max_header_count = 200,
+                                          .max_body_bytes = ~uint64_t{0}}),
+      read_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
+      write_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }) {
+  std::error_code ec;
+  const auto peer = socket_.remote_endpoint(ec);
+  client_address_ = ec ? "unknown" : peer.address().to_string();
+  worker_.sessions.insert(this);
+}
+
+DownstreamSession::~DownstreamSession() { worker_.sessions.erase(this); }
+
+void DownstreamSession::begin_drain() {
+  close_after_response_ = true;
+  if (idle_) {
+    std::error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+bool DownstreamSession::may_keep_client() const {
+  const auto& server = server_config();
+  if (close_after_response_ || worker_.draining) return false;
+  if (server.max_requests_per_client_connection != 0 &&
+      requests_served_ + 1 >= server.max_requests_per_client_connection) {
+    return false;
+  }
+  return parser_.head().keep_alive;
+}
+
+asio::awaitable<void> DownstreamSession::run() {
+  for (;;) {
+    runtime_ = worker_.runtime;
+    if (!has_pending()) {
+      // Keep-alive idle (or the first request): no buffer held while waiting.
+      if (close_after_response_ || worker_.draining) break;
+      buffer_.reset();
+      begin_ = end_ = 0;
+      idle_ = true;
+      const auto& server = server_config();
+      read_watchdog_.arm(requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout,
+                         kIdle);
+      auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read,
+                                              asio::as_tuple(asio::use_awaitable));
+      idle_ = false;
+      read_watchdog_.disarm();
+      if (ec) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
+    }
+    const HeadStatus head = co_await read_head();
+    if (head != HeadStatus::ok) break;
+    const bool keep = co_await handle_request();
+    ++requests_served_;
+    parser_.reset();
+    if (!keep) break;
+  }
+  read_watchdog_.disarm();
+  write_watchdog_.disarm();
+  std::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+asio::awaitable<net::IoResult> DownstreamSession::read_more(net::ReadMode mode, Millis timeout,
+                                                            Phase phase) {
+  if (!buffer_) {
+    buffer_ = worker_.client_buffers.acquire();
+    begin_ = end_ = 0;
+  }
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+  } else if (end_ == buffer_.size()) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  // timeout 0: the caller armed a deadline for a whole phase (the request head) already.
+  if (timeout != Millis(0)) read_watchdog_.arm(timeout, phase);
+  auto result = co_await net::read_when_ready(
+      socket_, asio::buffer(buffer_.data() + end_, buffer_.size() - end_), mode);
+  if (timeout != Millis(0)) read_watchdog_.disarm();
+  end_ += result.bytes;
+  co_return result;
+}
+
+asio::awaitable<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
+  const auto& server = server_config();
+  std::vector<std::string_view>& no_body = spans_;
+  // The whole head must arrive within header_timeout (slowloris): one deadline for all reads.
+  read_watchdog_.arm(server.header_timeout, kHeader);
+  for (;;) {
+    if (has_pending()) {
+      no_body.clear();
+      const auto fed = parser_.feed(pending(), no_body);
+      begin_ += fed.consumed;
+      if (fed.stop == http::ParseStop::head_complete) {
+        read_watchdog_.disarm();
+        co_return HeadStatus::ok;
+      }
+      if (fed.stop == http::ParseStop::error) {
+        read_watchdog_.disarm();
+        observe::RequestRecord record;
+        record.start = worker_.clock.now();
+        record.start_wall = std::chrono::system_clock::now();
+        record.client_address = client_address_;
+        record.detail = parser_.error().cause;
+        log::info("downstream", "client {}: rejected request: {} ({})", client_address_,
+                  parser_.error().status, parser_.error().cause);
+        co_await send_local(record, parser_.error().status, Cause::bad_request,
+                            parser_.error().cause, false);
+        co_await linger_close();
+        co_return HeadStatus::bad;
+      }
+      if (fed.stop == http::ParseStop::message_complete) co_return HeadStatus::ok;  // not reached
+    }
+    auto read = co_await read_more(net::ReadMode::try_first, Millis(0), kHeader);
+    if (read.error) {
+      const bool timed_out = read_watchdog_.expired();
+      read_watchdog_.disarm();
+      if (timed_out && parser_.started()) {
+        observe::RequestRecord record;
+        record.start = worker_.clock.now();
+        record.start_wall = std::chrono::system_clock::now();
+        record.client_address = client_address_;
+        co_await send_local(record, 408, Cause::client_timeout, "request head not received in time",
+                            false);
+        co_await linger_close();
+        co_return HeadStatus::timeout;
+      }
+      co_return HeadStatus::closed_quietly;
+    }
+  }
+}
+
+asio::awaitable<BodyReadStatus> DownstreamSession::read_body(std::vector<std::string_view>& spans) {
+  spans.clear();
+  for (;;) {
+    if (body_complete_) co_return BodyReadStatus::complete;
+    if (has_pending()) {
+      const auto fed = parser_.feed(pending(), spans);
+      begin_ += fed.consumed;
+      for (auto span : spans) body_bytes_in_ += span.size();
+      if (fed.stop == http::ParseStop::message_complete) {
+        body_complete_ = true;
+        co_return BodyReadStatus::complete;
+      }
+      if (fed.stop == http::ParseStop::error) co_return BodyReadStatus::bad_body;
+      if (!spans.empty()) co_return BodyReadStatus::more;
+    }
+    auto read = co_await read_more(net::ReadMode::try_first, server_config().body_timeout, kBody);
+    if (read.error) {
+      if (read_watchdog_.expired()) co_return BodyReadStatus::client_timeout;
+      co_return BodyReadStatus::client_closed;
+    }
+  }
+}
+
+asio::awaitable<bool> DownstreamSession::write_client(std::span<const asio::const_buffer> buffers) {
+  write_watchdog_.arm(server_config().send_timeout, kSend);
+  auto result = co_await net::write_all(socket_, buffers);
+  write_watchdog_.disarm();
+  co_return !result.error;
+}
+
+asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
+  body_.clear();
+  body_bytes_in_ = 0;
+  body_started_streaming_ = false;
+  const auto& head = parser_.head();
+  body_complete_ = head.framing == http::BodyFraming::none;
+  if (body_complete_) co_return BodyReadStatus::complete;
+  // RFC 9110 10.1.1: needle answers 100-continue itself, once it is ready to read the body.
+  if (head.expect_continue && head.version_minor == 1 && !has_pending()) {
+    const asio::const_buffer cont = asio::buffer(http::kContinue100);
+    if (!co_await write_client(std::span(&cont, 1))) co_return BodyReadStatus::client_closed;
+  }
+  if (head.framing == http::BodyFraming::content_length && head.content_length > limit) {
+    co_return BodyReadStatus::more;  // too large to hold for a retry: stream it
+  }
+  for (;;) {
+    const auto status = co_await read_body(spans_);
+    for (auto span : spans_) body_.append(span);
+    if (status != BodyReadStatus::more) co_return status;
+    if (body_.size() >= limit) co_return BodyReadStatus::more;
+  }
+}
+
+asio::awaitable<bool> DownstreamSession::handle_request() {
+  observe::RequestRecord record;
+  record.start = worker_.clock.now();
+  record.start_wall = std::chrono::system_clock::now();
+  record.worker = worker_.index;
+  record.client_address = client_address_;
+  const auto& head = parser_.head();
+  record.method = head.method;
+  record.host = head.host;
+  record.path = head.target;
+  if (const std::string* id = head.headers.find("x-request-id"); id && !id->empty() &&
+                                                                   id->size() <= 200) {
+    request_id_ = *id;
+  } else {
+    request_id_ = worker_.request_ids.next();
+  }
+  record.request_id = request_id_;
+  body_complete_ = head.framing == http::BodyFraming::none;
+
+  if (head.method == "CONNECT") {
+    co_return co_await send_local(record, 405, Cause::bad_request, "CONNECT is not supported",
+                                  false);
+  }
+  const auto match = runtime_->router.match(head.host, head.target);
+  if (!match) {
+    log::info("downstream", "request {}: no route for host '{}' path '{}'", request_id_, head.host,
+              head.target);
+    co_return co_await send_local(record, 404, Cause::no_route, "no route matches this request",
+                                  body_complete_ && may_keep_client());
+  }
+  record.route = std::string(match->route_name);
+  ClusterRuntime& cluster = *runtime_->clusters[match->cluster_index];
+  record.cluster = cluster.config().name;
+  co_return co_await proxy_to_cluster(cluster, record);
+}
+
+asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
+                                                          observe::RequestRecord& record) {
+  const auto& head = parser_.head();
+  const auto& cfg = cluster.config();
+
+  const auto prefetch = co_await prefetch_body(cfg.retry_buffer_bytes);
+  switch (prefetch) {
+    case BodyReadStatus::client_closed:
+      record.status = 499;
+      record.cause = Cause::client_closed;
+      finish_record(record);
+      co_return false;
+    case BodyReadStatus::client_timeout:
+      co_return co_await send_local(record, 408, Cause::client_timeout,
+                                    "request body not received in time", false);
+    case BodyReadStatus::bad_body:
+      log::info("downstream", "request {}: bad body: {}", request_id_, parser_.error().cause);
+      co_return co_await send_local(record, parser_.error().status, Cause::bad_request,
+                                    parser_.error().cause, false);
+    case BodyReadStatus::more:
+    case BodyReadStatus::complete:
+      break;
+  }
+
+  const bool has_key = head.headers.find("idempotency-key") != nullptr ||
+                       head.headers.find("x-idempotency-key") != nullptr;
+  std::vector<size_t> excluded;  // hosts this request must not use again (connect failures)
+  uint32_t retries = 0;
+  bool fresh_only = false;
+  int last_status_hint = 502;
+  cluster.retry_budget().on_request(worker_.clock.now());
+
+  for (;;) {
+    const bool replayable = body_complete_ && !body_started_streaming_;
+    const auto host_index = cluster.pick_host(excluded);
+    if (!host_index) {
+      if (record.attempts.empty()) {
+        co_return co_await send_local(record, 503, Cause::no_healthy_host,
+                                      "no healthy upstream host", body_complete_ && may_keep_client());
+      }
+      break;  // every host was tried: answer with the last attempt's cause below
+    }
+    upstream::HostPool& pool = cluster.host(*host_index);
+    observe::AttemptRecord& attempt = record.attempts.emplace_back();
+    attempt.upstream = cluster.host_name(*host_index);
+    const auto attempt_start = worker_.clock.now();
+
+    upstream::ConnectionLease lease;
+    if (!fresh_only) lease = pool.checkout_idle(replayable);
+    if (!lease) {
+      auto connected = co_await pool.connect();
+      if (!connected.lease) {
+        attempt.cause = connected.cause;
+        attempt.duration = worker_.clock.now() - attempt_start;
+        record.detail = fmt::format("connect {}: {}", attempt.upstream, connected.error.message());
+        RetryInput input{.cause = connected.cause,
+                         .connection_reused = false,
+                         .response_bytes_received = false,
+                         .method = head.method,
+                         .has_idempotency_key = has_key,
+                         .body_replayable = replayable,
+                         .retries_done = retries,
+                         .max_retries = cfg.max_retries,
+                         .non_idempotent = cfg.retry_non_idempotent,
+                         .other_host_available = false};
+        excluded.push_back(*host_index);
+        input.other_host_available = cluster.has_other_host(excluded);
+        const auto decision = decide_retry(input);
+        attempt.retry_decision = std::string(decision.reason);
+        if (decision.action != RetryAction::give_up) {
+          if (cluster.retry_budget().try_spend(worker_.clock.now())) {
+            ++retries;
+            continue;
+          }
+          attempt.retry_decision = "retry_budget_exhausted";
+        }
+        break;
+      }
+      lease = std::move(connected.lease);
+    }
+    attempt.connection_id = lease->id();
+    attempt.reused = lease->reused();
+    attempt.reuse_count = lease->requests_done();
+    attempt.idle_age = attempt.reused ? lease->idle_age_at_checkout() : Millis(0);
+
+    Exchange exchange(*this, cluster, std::move(lease), attempt, record);
+    const ExchangeResult result = co_await exchange.run();
+    attempt.duration = worker_.clock.now() - attempt_start;
+    attempt.cause = result.cause;
+    if (result.cause == Cause::none) {
+      record.status = result.status;
+      finish_record(record);
+      co_return result.keep_client;
+    }
+    if (!result.detail.empty()) record.detail = result.detail;
+    if (result.client_response_started || result.cause == Cause::client_closed ||
+        result.cause == Cause::client_timeout || result.cause == Cause::bad_request) {
+      // Nothing more can be said to this client: its response has begun, or it is gone.
+      record.cause = result.cause;
+      if (record.status == 0) record.status = result.status != 0 ? result.status : 499;
+      if (result.cause == Cause::bad_request && !result.client_response_started) {
+        co_return co_await send_local(record, parser_.error().status, Cause::bad_request,
+                                      parser_.error().cause, false);
+      }
+      finish_record(record);
+      co_return false;
+    }
+    RetryInput input{.cause = result.cause,
+                     .connection_reused = attempt.reused,
+                     .response_bytes_received = result.response_bytes_received,
+                     .method = head.method,
+                     .has_idempotency_key = has_key,
+                     .body_replayable = body_complete_ && !body_started_streaming_,
+                     .retries_done = retries,
+                     .max_retries = cfg.max_retries,
+                     .non_idempotent = cfg.retry_non_idempotent,
+                     .other_host_available = false};
+    std::vector<size_t> others = excluded;
+    others.push_back(*host_index);
+    input.other_host_available = cluster.has_other_host(others);
+    const auto decision = decide_retry(input);
+    attempt.retry_decision = std::string(decision.reason);
+    if (decision.action != RetryAction::give_up) {
+      if (cluster.retry_budget().try_spend(worker_.clock.now())) {
+        ++retries;
+        fresh_only = true;  // DESIGN rule 5: a retry never goes down another pooled connection
+        if (decision.action == RetryAction::retry_other_host) excluded.push_back(*host_index);
+        continue;
+      }
+      attempt.retry_decision = "retry_budget_exhausted";
+    }
+    last_status_hint = result.cause == Cause::response_timeout ? 504 : 502;
+    break;
+  }
+
+  // Every attempt failed before a response could be relayed: explain it.
+  const observe::AttemptRecord& last = record.attempts.back();
+  const Cause cause = last.cause;
+  const int status = cause == Cause::response_timeout ? 504 : last_status_hint;
+  log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", request_id_, head.method,
+            head.target, status, record.attempts.size(), cause_name(cause), record.detail);
+  co_return co_await send_local(record, status, cause,
+                                fmt::format("upstream {} failed: {}", last.upstream,
+                                            cause_name(cause)),
+                                body_complete_ && may_keep_client());
+}
+
+asio::awaitable<bool> DownstreamSession::send_local(observe::RequestRecord& record, int status,
+                                                    Cause cause, std::string_view detail,
+                                                    bool keep_alive) {
+  record.status = status;
+  record.cause = cause;
+  if (record.detail.empty()) record.detail = std::string(detail);
+  if (record.request_id.empty()) record.request_id = worker_.request_ids.next();
+  scratch_head_.clear();
+  http::write_local_response(status, detail, !keep_alive, record.request_id, scratch_head_);
+  const asio::const_buffer out = asio::buffer(scratch_head_);
+  const bool written = co_await write_client(std::span(&out, 1));
+  record.bytes_out += scratch_head_.size();
+  finish_record(record);
+  co_return written && keep_alive;
+}
+
+asio::awaitable<void> DownstreamSession::linger_close() {
+  // Lingering close (nginx's lingering_close): stop sending, then drain what the client still
+  // sends for a moment, so closing with unread input does not RST away our error response.
+  std::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (!buffer_) buffer_ = worker_.client_buffers.acquire();
+  for (int i = 0; i < 64; ++i) {
+    begin_ = end_ = 0;
+    auto read = co_await read_more(net::ReadMode::try_first, Millis(1000), kLinger);
+    if (read.error) break;
+  }
+  begin_ = end_ = 0;
+}
+
+void DownstreamSession::finish_record(observe::RequestRecord& record) {
+  record.duration = worker_.clock.now() - record.start;
+  record.bytes_in = body_bytes_in_;
+  record.worker = worker_.index;
+  if (worker_.observer) worker_.observer->on_request_done(record);
+}
+
+}  // namespace needle::proxy

@@ -1,0 +1,94 @@
+#pragma once
+// One client connection: reads requests (keep-alive, pipelining), proxies each through an
+// Exchange per attempt, and answers in order. A coroutine on its worker's io_context; owns the
+// client socket, its parser and buffers. Lifecycle of a request: DESIGN.md "Life of a request".
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "http/parser.h"
+#include "net/socket_io.h"
+#include "observe/request_record.h"
+#include "proxy/watchdog.h"
+#include "proxy/worker_context.h"
+
+namespace needle::proxy {
+
+class Exchange;
+
+// Result of reading one more piece of the client's request body.
+enum class BodyReadStatus { more, complete, client_closed, client_timeout, bad_body };
+
+class DownstreamSession {
+ public:
+  DownstreamSession(WorkerContext& worker, asio::ip::tcp::socket socket);
+  ~DownstreamSession();
+  DownstreamSession(const DownstreamSession&) = delete;
+  DownstreamSession& operator=(const DownstreamSession&) = delete;
+
+  asio::awaitable<void> run();
+  // Shutdown: close now if idle between requests; otherwise the response in progress carries
+  // Connection: close and the session ends after it.
+  void begin_drain();
+
+ private:
+  friend class Exchange;
+  enum Phase : int { kIdle = 1, kHeader, kBody, kSend, kLinger };
+  enum class HeadStatus { ok, closed_quietly, timeout, bad };
+
+  asio::awaitable<HeadStatus> read_head();
+  asio::awaitable<bool> handle_request();  // true: keep the connection for the next request
+  asio::awaitable<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
+  asio::awaitable<BodyReadStatus> prefetch_body(size_t limit);
+
+  // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
+  asio::awaitable<net::IoResult> read_more(net::ReadMode mode, Millis timeout, Phase phase);
+  // Next decoded body spans (valid until the next call), or a terminal status.
+  asio::awaitable<BodyReadStatus> read_body(std::vector<std::string_view>& spans);
+  asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
+  // needle's own response (errors, 404, ...). Returns whether the connection may be kept.
+  asio::awaitable<bool> send_local(observe::RequestRecord& record, int status, Cause cause,
+                                   std::string_view detail, bool keep_alive);
+  asio::awaitable<void> linger_close();
+  void finish_record(observe::RequestRecord& record);
+  bool may_keep_client() const;
+
+  std::string_view pending() const { return {buffer_.data() + begin_, end_ - begin_}; }
+  bool has_pending() const { return end_ > begin_; }
+  const config::ServerConfig& server_config() const { return runtime_->config->server; }
+
+  WorkerContext& worker_;
+  asio::ip::tcp::socket socket_;
+  std::string client_address_;
+  std::shared_ptr<WorkerRuntime> runtime_;  // generation of the request in progress
+
+  // Client read buffer: bytes [begin_, end_) are received and not yet parsed. Held only while
+  // a request is being read or proxied; returned to the worker's pool while idle.
+  PooledBuffer buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+
+  http::RequestParser parser_;
+  http::ResponseParser response_parser_;
+  Watchdog read_watchdog_;   // header, idle, body timeouts: cancels the client socket
+  Watchdog write_watchdog_;  // send timeout: cancels the client socket
+
+  std::vector<std::string_view> spans_;  // scratch for parser body output
+  std::string body_;                     // prefetched request body (the retry buffer)
+  bool body_complete_ = false;           // the whole request body has been read from the client
+  bool body_started_streaming_ = false;  // bytes past body_ were sent: not replayable
+  uint64_t body_bytes_in_ = 0;
+  std::string request_id_;
+  std::string scratch_head_;             // response head being written
+
+  uint32_t requests_served_ = 0;
+  bool idle_ = false;
+  bool close_after_response_ = false;
+};
+
+}  // namespace needle::proxy

@@ -1,0 +1,188 @@
+#include "server/server.h"
+
+#include <signal.h>
+
+#include <thread>
+
+#include "base/log.h"
+#include "net/listener.h"
+
+namespace needle::server {
+
+unsigned effective_worker_count(const config::Config& config) {
+  if (config.server.workers != 0) return config.server.workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+Server::Server(std::shared_ptr<const config::Config> config, std::string config_path)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      signals_(control_),
+      drain_timer_(control_),
+      poll_timer_(control_),
+      admin_(control_, [this](std::string_view method, std::string_view path) {
+        return handle_admin(method, path);
+      }) {}
+
+Server::~Server() = default;
+
+int Server::run() {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::vector<asio::ip::tcp::endpoint> endpoints;
+  for (const auto& listener : config_->listeners) {
+    std::string error;
+    auto endpoint = net::resolve_endpoint(listener.address, &error);
+    if (!endpoint) {
+      log::error("server", "listener {}: {}", listener.address.to_string(), error);
+      return 1;
+    }
+    endpoints.push_back(*endpoint);
+  }
+
+  observability_ = std::make_unique<Observability>(*config_);
+  const unsigned count = effective_worker_count(*config_);
+  for (unsigned i = 0; i < count; ++i) {
+    auto worker = std::make_unique<Worker>(i, config_, observability_->make_worker_observer(i));
+    std::string failed;
+    if (auto ec = worker->open_listeners(endpoints, &failed)) {
+      log::error("server", "cannot listen on {}: {}", failed, ec.message());
+      return 1;
+    }
+    workers_.push_back(std::move(worker));
+  }
+  if (config_->admin.address) {
+    std::string error;
+    auto endpoint = net::resolve_endpoint(*config_->admin.address, &error);
+    if (!endpoint) {
+      log::error("server", "admin {}: {}", config_->admin.address->to_string(), error);
+      return 1;
+    }
+    if (auto ec = admin_.open(*endpoint)) {
+      log::error("server", "cannot listen on admin {}: {}", net::endpoint_string(*endpoint),
+                 ec.message());
+      return 1;
+    }
+    admin_.start();
+  }
+  for (auto& worker : workers_) worker->start();
+
+  std::string addresses;
+  for (const auto& endpoint : endpoints) {
+    if (!addresses.empty()) addresses += ", ";
+    addresses += net::endpoint_string(endpoint);
+  }
+  log::info("server", "needle listening on {} with {} worker(s); admin {}; config {}", addresses,
+            count, config_->admin.address ? config_->admin.address->to_string() : "off",
+            config_->source);
+
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  signals_.add(SIGUSR1);
+  wait_signals();
+  control_.run();
+
+  for (auto& worker : workers_) worker->join();
+  observability_->stop();
+  log::info("server", "needle stopped");
+  return 0;
+}
+
+void Server::wait_signals() {
+  signals_.async_wait([this](std::error_code ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      reload();
+    } else if (signo == SIGUSR1) {
+      log::info("server", "SIGUSR1: reopening the access log");
+      observability_->reopen_logs();
+    } else {
+      log::info("server", "{}: draining (up to {} ms)", signo == SIGTERM ? "SIGTERM" : "SIGINT",
+                config_->server.drain_timeout.count());
+      begin_shutdown();
+    }
+    wait_signals();
+  });
+}
+
+void Server::reload() {
+  if (config_path_.empty()) {
+    log::warn("server", "SIGHUP: quick mode has no config file to reload");
+    return;
+  }
+  auto loaded = config::load_config_file(config_path_);
+  if (!loaded.config) {
+    for (const auto& error : loaded.errors) {
+      log::error("config", "reload refused: {}", error.to_string());
+    }
+    log::error("config", "reload refused: keeping the running configuration");
+    return;
+  }
+  auto fresh = std::make_shared<const config::Config>(std::move(*loaded.config));
+  bool listeners_changed = fresh->listeners.size() != config_->listeners.size();
+  for (size_t i = 0; !listeners_changed && i < fresh->listeners.size(); ++i) {
+    listeners_changed = fresh->listeners[i].address.to_string() !=
+                        config_->listeners[i].address.to_string();
+  }
+  if (listeners_changed) {
+    log::warn("config", "reload: listener addresses changed; they take effect on restart only");
+  }
+  if (effective_worker_count(*fresh) != workers_.size()) {
+    log::warn("config", "reload: worker count changes take effect on restart only");
+  }
+  config_ = fresh;
+  for (auto& worker : workers_) worker->post_reload(fresh);
+  log::info("config", "reloaded {}", config_path_);
+}
+
+void Server::begin_shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  admin_.stop();
+  for (auto& worker : workers_) worker->post_drain();
+  drain_timer_.expires_after(config_->server.drain_timeout);
+  drain_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    log::warn("server", "drain timeout: closing remaining connections");
+    for (auto& worker : workers_) worker->force_stop();
+  });
+  poll_workers_stopped();
+}
+
+void Server::poll_workers_stopped() {
+  poll_timer_.expires_after(std::chrono::milliseconds(20));
+  poll_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    for (auto& worker : workers_) {
+      if (!worker->stopped()) {
+        poll_workers_stopped();
+        return;
+      }
+    }
+    drain_timer_.cancel();
+    signals_.cancel();
+    control_.stop();
+  });
+}
+
+AdminResponse Server::handle_admin(std::string_view method, std::string_view path) {
+  if (method != "GET" && method != "HEAD") {
+    return {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
+  }
+  if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+  if (path == "/ready") {
+    if (shutting_down_) return {503, "text/plain; charset=utf-8", "draining\n"};
+    return {200, "text/plain; charset=utf-8", "ready\n"};
+  }
+  if (path == "/metrics") {
+    return {200, "text/plain; version=0.0.4; charset=utf-8",
+            observability_->render_metrics(workers_)};
+  }
+  if (path == "/pools") {
+    return {200, "application/json", observability_->render_pools(workers_)};
+  }
+  return {404, "text/plain; charset=utf-8", "not found; try /healthz /ready /metrics /pools\n"};
+}
+
+}  // namespace needle::server

@@ -1,0 +1,49 @@
+#pragma once
+// Bootstrap and lifecycle: workers, admin listener, signals (SIGTERM/SIGINT drain, SIGHUP
+// reload, SIGUSR1 reopen the access log). The control thread (the caller of run()) owns signals
+// and the admin endpoint; workers own the data path.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "config/config.h"
+#include "server/admin_server.h"
+#include "server/observability.h"
+#include "server/worker.h"
+
+namespace needle::server {
+
+class Server {
+ public:
+  // `config_path` empty: quick mode (no file, SIGHUP only logs that there is nothing to reload).
+  Server(std::shared_ptr<const config::Config> config, std::string config_path);
+  ~Server();
+  int run();  // blocks until shut down; the process exit status
+
+ private:
+  void wait_signals();
+  void reload();
+  void begin_shutdown();
+  void poll_workers_stopped();
+  AdminResponse handle_admin(std::string_view method, std::string_view path);
+
+  std::shared_ptr<const config::Config> config_;
+  std::string config_path_;
+  asio::io_context control_{1};
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  asio::steady_timer poll_timer_;
+  std::unique_ptr<Observability> observability_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  AdminServer admin_;
+  bool shutting_down_ = false;
+  TimePoint drain_deadline_{};
+};
+
+unsigned effective_worker_count(const config::Config& config);
+
+}  // namespace needle::server

@@ -1,0 +1,64 @@
+#pragma once
+// A worker: one thread, one io_context, its own SO_REUSEPORT listeners, sessions, upstream
+// pools, metrics shard and access-log buffer. Nothing here is shared with other workers; the
+// only cross-thread entry points are the post_* methods, which run their work on the worker.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "config/config.h"
+#include "proxy/worker_context.h"
+
+namespace needle::server {
+
+// Per-worker hooks the server plugs in (metrics, access log, alerts): built on the worker.
+class WorkerObserver : public proxy::RequestObserver {
+ public:
+  virtual void flush() = 0;  // called every 100 ms and at shutdown
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, std::shared_ptr<const config::Config> config,
+         std::unique_ptr<WorkerObserver> observer);
+  ~Worker();
+
+  // Opens this worker's listeners (before start()). Fails if an address cannot be bound.
+  std::error_code open_listeners(const std::vector<asio::ip::tcp::endpoint>& endpoints,
+                                 std::string* failed_address);
+  void start();
+  void join();
+
+  // Cross-thread entry points.
+  void post_reload(std::shared_ptr<const config::Config> config);
+  void post_drain();  // stop accepting; idle sessions close; the worker stops when none is left
+  void post(std::function<void(Worker&)> task);
+  void force_stop();  // drain timeout elapsed
+
+  unsigned index() const { return context_.index; }
+  proxy::WorkerContext& context() { return context_; }
+  WorkerObserver& observer() { return *observer_; }
+  bool stopped() const { return stopped_.load(); }
+
+ private:
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
+  void start_flush_timer();
+  void maybe_finish_drain();
+
+  asio::io_context io_{1};
+  proxy::WorkerContext context_;
+  std::unique_ptr<WorkerObserver> observer_;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  asio::steady_timer flush_timer_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  uint32_t connections_ = 0;
+};
+
+}  // namespace needle::server

@@ -1,0 +1,181 @@
+#include <algorithm>
+#include <atomic>
+
+#include <asio/steady_timer.hpp>
+
+#include "upstream/connection_pool.h"
+#include "upstream/idle_socket_probe.h"
+#include "upstream/pool_core.h"
+#include "upstream/upstream_connector.h"
+
+namespace needle::upstream {
+namespace {
+
+// Process-wide so a connection id names one connection in logs across workers.
+std::atomic<uint64_t> next_connection_id{1};
+
+IdleSocketState peek(UpstreamConnection& conn) {
+  return peek_idle_socket(conn.socket().native_handle());
+}
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(asio::ip::tcp::socket socket, uint64_t id,
+                                       TimePoint created)
+    : socket_(std::move(socket)), id_(id), created_(created) {}
+
+struct HostPool::Impl {
+  Impl(asio::any_io_executor executor, config::HostPort address, const PoolSettings& settings,
+       const Clock& clock)
+      : address(std::move(address)),
+        settings(settings),
+        clock(clock),
+        core(settings, clock),
+        expiry_timer(executor) {}
+
+  config::HostPort address;
+  PoolSettings settings;
+  const Clock& clock;
+  // Owns the idle connections; destroying it closes their sockets (pending watches complete
+  // with operation_aborted and find the pool gone).
+  PoolCore<UpstreamConnection> core;
+  // One timer per pool, armed at core.next_deadline(); armed_deadline is what it waits for.
+  asio::steady_timer expiry_timer;
+  std::optional<TimePoint> armed_deadline;
+  uint64_t timer_generation = 0;
+};
+
+std::shared_ptr<HostPool> HostPool::create(asio::any_io_executor executor,
+                                           config::HostPort address, const PoolSettings& settings,
+                                           const Clock& clock) {
+  return std::shared_ptr<HostPool>(new HostPool(std::move(executor), std::move(address), settings,
+                                                clock));
+}
+
+HostPool::HostPool(asio::any_io_executor executor, config::HostPort address,
+                   const PoolSettings& settings, const Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(executor), std::move(address), settings, clock)) {}
+
+HostPool::~HostPool() = default;
+
+ConnectionLease HostPool::checkout_idle(bool request_replayable) {
+  auto checkout = impl_->core.checkout(request_replayable, peek);
+  rearm_expiry_timer();
+  if (!checkout) return {};
+  UpstreamConnection& conn = *checkout->conn;
+  // Race window: the idle watch may already have completed (its handler queued) when we get
+  // here; cancel() cannot recall it, the generation bump makes it a no-op when it runs.
+  ++conn.watch_generation_;
+  std::error_code ignored;
+  conn.socket_.cancel(ignored);
+  conn.requests_done_ = checkout->requests_done;
+  conn.idle_age_at_checkout_ = checkout->idle_age;
+  return ConnectionLease(shared_from_this(), std::move(checkout->conn));
+}
+
+asio::awaitable<ConnectResult> HostPool::connect() {
+  // Keeps the pool alive across suspensions, and counts this connect in active_requests()
+  // until it has an outcome, even if the coroutine is destroyed while suspended.
+  auto self = shared_from_this();
+  struct InFlight {
+    PoolCore<UpstreamConnection>* core;
+    bool settled = false;
+    ~InFlight() {
+      if (!settled) core->connect_abandoned();
+    }
+  } in_flight{&impl_->core};
+  impl_->core.connect_started();
+
+  ConnectOutcome outcome = co_await open_upstream_socket(impl_->address,
+                                                         impl_->settings.connect_timeout);
+  in_flight.settled = true;
+  if (outcome.cause != Cause::none) {
+    impl_->core.connect_failed();
+    co_return ConnectResult{ConnectionLease(), outcome.cause, outcome.error};
+  }
+  const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
+  const TimePoint now = impl_->clock.now();
+  impl_->core.connect_succeeded(id, now);
+  auto conn = std::make_unique<UpstreamConnection>(std::move(*outcome.socket), id, now);
+  co_return ConnectResult{ConnectionLease(self, std::move(conn)), Cause::none, {}};
+}
+
+void HostPool::drain() {
+  impl_->core.drain();
+  rearm_expiry_timer();
+}
+
+void HostPool::on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info) {
+  const uint64_t id = conn->id();
+  if (UpstreamConnection* kept = impl_->core.release(id, std::move(conn), info)) {
+    arm_idle_watch(*kept);
+  }
+  rearm_expiry_timer();
+}
+
+void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
+  const uint64_t id = conn->id();
+  impl_->core.discard(id, std::move(conn));
+}
+
+// Invariant: every idle connection (and the sentinel) has exactly one pending wait armed here.
+void HostPool::arm_idle_watch(UpstreamConnection& conn) {
+  const uint64_t generation = ++conn.watch_generation_;
+  conn.socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                          [weak = weak_from_this(), id = conn.id(), generation](std::error_code ec) {
+                            if (ec == asio::error::operation_aborted) return;
+                            if (auto pool = weak.lock()) pool->on_idle_watch(id, generation);
+                          });
+}
+
+void HostPool::on_idle_watch(uint64_t id, uint64_t generation) {
+  // Identified by id + generation, never by pointer: by now the connection may be busy again,
+  // idle for a second time, or closed and freed.
+  UpstreamConnection* conn = impl_->core.find_idle(id);
+  if (conn == nullptr || conn->watch_generation_ != generation) return;
+  IdleSocketState state = peek(*conn);
+  if (state == IdleSocketState::quiet) {  // spurious readiness: keep watching
+    arm_idle_watch(*conn);
+    return;
+  }
+  impl_->core.on_idle_event(id, state);
+  rearm_expiry_timer();
+}
+
+void HostPool::rearm_expiry_timer() {
+  std::optional<TimePoint> next = impl_->core.next_deadline();
+  if (next == impl_->armed_deadline) return;
+  impl_->armed_deadline = next;
+  const uint64_t generation = ++impl_->timer_generation;
+  if (!next) {
+    impl_->expiry_timer.cancel();
+    return;
+  }
+  // Delay from the injected clock, so a ManualClock never makes the timer spin.
+  Duration delay = std::max(Duration::zero(), *next - impl_->clock.now());
+  impl_->expiry_timer.expires_after(delay);  // cancels the previous wait
+  impl_->expiry_timer.async_wait([weak = weak_from_this(), generation](std::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    if (auto pool = weak.lock()) pool->on_expiry_timer(generation);
+  });
+}
+
+void HostPool::on_expiry_timer(uint64_t generation) {
+  // Race window: a wait that completed just before a re-arm still runs; a newer arm owns the
+  // timer then.
+  if (generation != impl_->timer_generation) return;
+  impl_->armed_deadline.reset();
+  impl_->core.expire();
+  rearm_expiry_timer();
+}
+
+const config::HostPort& HostPool::address() const { return impl_->address; }
+size_t HostPool::idle_count() const { return impl_->core.idle_count(); }
+size_t HostPool::busy_count() const { return impl_->core.busy_count(); }
+uint32_t HostPool::active_requests() const { return impl_->core.active_requests(); }
+bool HostPool::ejected() const { return impl_->core.ejected(); }
+bool HostPool::has_sentinel() const { return impl_->core.has_sentinel(); }
+const IdleTimeoutEstimator& HostPool::estimator() const { return impl_->core.estimator(); }
+const PoolCounters& HostPool::counters() const { return impl_->core.counters(); }
+
+}  // namespace needle::upstream

@@ -1,0 +1,26 @@
+#pragma once
+// Opens one TCP connection to an upstream host: literal IPs are used as is, names go through
+// the resolver; the whole attempt (resolve + connect) is bounded by `timeout`. TCP_NODELAY is
+// set on success. Errors are values: the cause says which step failed.
+#include <optional>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "base/cause.h"
+#include "base/clock.h"
+#include "config/config.h"
+
+namespace needle::upstream {
+
+struct ConnectOutcome {
+  std::optional<asio::ip::tcp::socket> socket;  // set iff cause == Cause::none
+  Cause cause = Cause::none;  // connect_refused / connect_timeout / connect_error / resolve_failed
+  std::error_code error;
+};
+
+asio::awaitable<ConnectOutcome> open_upstream_socket(const config::HostPort& address,
+                                                     Millis timeout);
+
+}  // namespace needle::upstream
