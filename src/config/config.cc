@@ -13,17 +13,22 @@ namespace needle::config {
 
 std::string_view lb_policy_name(LbPolicy policy) {
   switch (policy) {
-    case LbPolicy::round_robin: return "round_robin";
-    case LbPolicy::least_request: return "least_request";
+    case LbPolicy::round_robin:
+      return "round_robin";
+    case LbPolicy::least_request:
+      return "least_request";
   }
   return "unknown";
 }
 
 std::string_view retry_non_idempotent_name(RetryNonIdempotent mode) {
   switch (mode) {
-    case RetryNonIdempotent::never: return "never";
-    case RetryNonIdempotent::idempotency_key: return "idempotency-key";
-    case RetryNonIdempotent::reused_connection: return "reused-connection";
+    case RetryNonIdempotent::never:
+      return "never";
+    case RetryNonIdempotent::idempotency_key:
+      return "idempotency-key";
+    case RetryNonIdempotent::reused_connection:
+      return "reused-connection";
   }
   return "unknown";
 }
@@ -75,8 +80,8 @@ LoadResult quick_config(const std::string& listen, const std::vector<std::string
   config.source = "<command line>";
   SourceMap places;
   auto flag_error = [&](const std::string& flag, const std::string& problem) {
-    result.errors.push_back(ConfigError{config.source, 0, 0, flag,
-                                        fmt::format("{}; {}", problem, kHostPortForms)});
+    result.errors.push_back(
+        ConfigError{config.source, 0, 0, flag, fmt::format("{}; {}", problem, kHostPortForms)});
   };
 
   places.add("server.workers", 0, 0, "--workers");

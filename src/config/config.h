@@ -46,7 +46,7 @@ struct AdminConfig {
 };
 
 struct RouteConfig {
-  std::optional<std::string> host;  // exact match, case-insensitive, port ignored; stored lower-case
+  std::optional<std::string> host;  // exact, case-insensitive (stored lower-case), port ignored
   std::string path_prefix = "/";
   std::string cluster;
 };

@@ -46,7 +46,9 @@ bool is_host_name(std::string_view host) {
   return true;
 }
 
-HostPortParse fail(std::string problem) { return HostPortParse{std::nullopt, std::move(problem)}; }
+HostPortParse fail(std::string problem) {
+  return HostPortParse{std::nullopt, std::move(problem)};
+}
 
 }  // namespace
 
@@ -69,7 +71,8 @@ HostPortParse parse_host_port_explained(std::string_view text) {
   std::string_view port_text;
   if (text.front() == '[') {
     const size_t close = text.find(']');
-    if (close == std::string_view::npos) return fail(fmt::format("\"{}\" has no closing ']'", text));
+    if (close == std::string_view::npos)
+      return fail(fmt::format("\"{}\" has no closing ']'", text));
     host = std::string(text.substr(1, close - 1));
     const std::string_view rest = text.substr(close + 1);
     if (rest.empty() || rest.front() != ':') {
@@ -98,7 +101,8 @@ HostPortParse parse_host_port_explained(std::string_view text) {
 
   if (port_text.empty()) return fail(fmt::format("\"{}\" has no port", text));
   unsigned long port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec == std::errc::result_out_of_range ||
       (ec == std::errc{} && end == port_text.data() + port_text.size() && port > 65535)) {
     return fail(fmt::format("port {} is above 65535", port_text));

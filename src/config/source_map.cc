@@ -47,9 +47,7 @@ int SourceMap::line_of(const std::string& key) const {
 
 void sort_errors(std::vector<ConfigError>& errors) {
   std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
-    auto rank = [](const ConfigError& e) {
-      return std::make_tuple(e.line == 0, e.line, e.column);
-    };
+    auto rank = [](const ConfigError& e) { return std::make_tuple(e.line == 0, e.line, e.column); };
     return rank(a) < rank(b);
   });
 }

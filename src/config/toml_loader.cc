@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -20,16 +21,26 @@ namespace {
 
 std::string_view type_name(toml::node_type type) {
   switch (type) {
-    case toml::node_type::none: return "nothing";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
   }
   return "an unknown value";
 }
@@ -140,7 +151,8 @@ class TableReader {
       const std::string text = *node->value<std::string>();
       const auto bytes = parse_size(text);
       if (!bytes) {
-        ctx_.error(node->source(), key(name), fmt::format("\"{}\" is not a size; {}", text, kSizeForms));
+        ctx_.error(node->source(), key(name),
+                   fmt::format("\"{}\" is not a size; {}", text, kSizeForms));
       } else if (*bytes > std::numeric_limits<T>::max()) {
         ctx_.error(node->source(), key(name),
                    fmt::format("\"{}\" is too large (at most {} bytes)", text,
@@ -186,7 +198,8 @@ class TableReader {
                              "\"{}ms\" (units: ms, s, m, h)",
                              shown, shown, shown));
     } else {
-      wrong_type(name, *node, std::string(kDurationForms.substr(std::string_view("expected ").size())));
+      wrong_type(name, *node,
+                 std::string(kDurationForms.substr(std::string_view("expected ").size())));
     }
     return true;
   }
@@ -295,10 +308,18 @@ class TableReader {
   // Names nginx, HAProxy and Envoy users reach for.
   std::optional<std::string> alias_for(const std::string& name) const {
     static const std::pair<std::string_view, std::string_view> kAliases[] = {
-        {"upstream", "cluster"},   {"upstreams", "cluster"}, {"backend", "cluster"},
-        {"backends", "cluster"},   {"servers", "hosts"},     {"server", "hosts"},
-        {"endpoints", "hosts"},    {"listen", "listener"},   {"location", "route"},
-        {"prefix", "path_prefix"}, {"path", "path_prefix"},  {"keepalive_timeout", "idle_timeout"},
+        {"upstream", "cluster"},
+        {"upstreams", "cluster"},
+        {"backend", "cluster"},
+        {"backends", "cluster"},
+        {"servers", "hosts"},
+        {"server", "hosts"},
+        {"endpoints", "hosts"},
+        {"listen", "listener"},
+        {"location", "route"},
+        {"prefix", "path_prefix"},
+        {"path", "path_prefix"},
+        {"keepalive_timeout", "idle_timeout"},
         {"keepalive", "max_idle_per_host"},
     };
     for (const auto& [from, to] : kAliases) {
@@ -373,17 +394,18 @@ void read_route(TableReader& r, RouteConfig& route) {
 }
 
 void read_cluster(TableReader& r, ClusterConfig& c) {
-  const bool has_hosts = r.array("hosts", R"("host:port" strings)",
-                                 [&](const std::string& key, const toml::node& node) {
-    HostPort host;  // port 0 = placeholder for an unreadable entry
-    if (node.is_string()) {
-      r.read_host_port(key, node, host);
-    } else {
-      r.context().error(node.source(), key,
-                        fmt::format(R"(expected a "host:port" string, got {})", type_name(node.type())));
-    }
-    c.hosts.push_back(std::move(host));
-  });
+  const bool has_hosts = r.array(
+      "hosts", R"("host:port" strings)", [&](const std::string& key, const toml::node& node) {
+        HostPort host;  // port 0 = placeholder for an unreadable entry
+        if (node.is_string()) {
+          r.read_host_port(key, node, host);
+        } else {
+          r.context().error(
+              node.source(), key,
+              fmt::format(R"(expected a "host:port" string, got {})", type_name(node.type())));
+        }
+        c.hosts.push_back(std::move(host));
+      });
   if (!has_hosts) r.missing("hosts", R"(hosts = ["127.0.0.1:3000"])");
   r.choice("lb", c.lb, kLbPolicies);
   r.duration("connect_timeout", c.connect_timeout);
@@ -412,16 +434,16 @@ void read_alerts(TableReader& r, AlertsConfig& a) {
   std::vector<int> statuses;
   const bool has_statuses =
       r.array("statuses", "HTTP status codes", [&](const std::string& key, const toml::node& node) {
-    if (!node.is_integer()) {
-      r.context().error(node.source(), key,
-                        fmt::format("expected an HTTP status code such as 502, got {}",
-                                    type_name(node.type())));
-      return;
-    }
-    const int64_t status = *node.value<int64_t>();
-    // Out-of-int values become 0 so validation reports them as "not an HTTP status".
-    statuses.push_back(status >= 0 && status <= 999 ? static_cast<int>(status) : 0);
-  });
+        if (!node.is_integer()) {
+          r.context().error(node.source(), key,
+                            fmt::format("expected an HTTP status code such as 502, got {}",
+                                        type_name(node.type())));
+          return;
+        }
+        const int64_t status = *node.value<int64_t>();
+        // Out-of-int values become 0 so validation reports them as "not an HTTP status".
+        statuses.push_back(status >= 0 && status <= 999 ? static_cast<int>(status) : 0);
+      });
   if (has_statuses) a.statuses = std::move(statuses);
   r.array("causes", "cause names", [&](const std::string& key, const toml::node& node) {
     if (!node.is_string()) {
@@ -489,7 +511,7 @@ void read_clusters(TableReader& root, std::vector<ClusterConfig>& out) {
                             type_name(node.type())));
       continue;
     }
-    ctx.record(key, name_key.source());
+    ctx.record(key, table->source());
     TableReader reader(ctx, *table, key);
     ClusterConfig cluster;
     cluster.name = name;
@@ -558,9 +580,9 @@ LoadResult parse_config(std::string_view toml_text, const std::string& source_na
     root = toml::parse(toml_text, source_name);
   } catch (const toml::parse_error& e) {
     const int line = static_cast<int>(e.source().begin.line);
-    result.errors.push_back(ConfigError{source_name, line, static_cast<int>(e.source().begin.column),
-                                        nearest_key(toml_text, line),
-                                        fmt::format("TOML syntax error: {}", e.description())});
+    result.errors.push_back(ConfigError{
+        source_name, line, static_cast<int>(e.source().begin.column), nearest_key(toml_text, line),
+        fmt::format("TOML syntax error: {}", e.description())});
     return result;
   }
 #else
@@ -568,9 +590,9 @@ LoadResult parse_config(std::string_view toml_text, const std::string& source_na
   if (!parsed) {
     const auto& e = parsed.error();
     const int line = static_cast<int>(e.source().begin.line);
-    result.errors.push_back(ConfigError{source_name, line, static_cast<int>(e.source().begin.column),
-                                        nearest_key(toml_text, line),
-                                        fmt::format("TOML syntax error: {}", e.description())});
+    result.errors.push_back(ConfigError{
+        source_name, line, static_cast<int>(e.source().begin.column), nearest_key(toml_text, line),
+        fmt::format("TOML syntax error: {}", e.description())});
     return result;
   }
   root = std::move(parsed).table();

@@ -31,6 +31,12 @@ class Validator {
   }
 
  private:
+  // One mistake, one error: a section the loader could not read is not also "missing".
+  bool already_reported(const std::string& key) const {
+    return std::any_of(errors_.begin(), errors_.end(),
+                       [&](const ConfigError& e) { return e.key == key; });
+  }
+
   void fail(const std::string& key, std::string message) {
     errors_.push_back(places_.error(config_.source, key, std::move(message)));
   }
@@ -53,9 +59,8 @@ class Validator {
 
   void check_server(const ServerConfig& s) {
     if (s.workers > kMaxWorkers) {
-      fail("server.workers",
-           fmt::format("must be between 0 and {} (0 = one per CPU core), got {}", kMaxWorkers,
-                       s.workers));
+      fail("server.workers", fmt::format("must be between 0 and {} (0 = one per CPU core), got {}",
+                                         kMaxWorkers, s.workers));
     }
     positive("server.header_timeout", s.header_timeout, "a client must be given time to send");
     positive("server.body_timeout", s.body_timeout, "a client must be given time to send");
@@ -74,6 +79,7 @@ class Validator {
 
   void check_listeners() {
     if (config_.listeners.empty()) {
+      if (already_reported("listener")) return;
       fail("listener", R"(no listener: add one, e.g. [[listener]] address = "127.0.0.1:8080")");
       return;
     }
@@ -97,8 +103,9 @@ class Validator {
       if (config_.listeners[i].address.port != 0 &&
           config_.listeners[i].address.to_string() == admin->to_string()) {
         fail("admin.address",
-             fmt::format(R"({} is also listener[{}]; give the admin endpoint its own address or "off")",
-                         admin->to_string(), i));
+             fmt::format(
+                 R"({} is also listener[{}]; give the admin endpoint its own address or "off")",
+                 admin->to_string(), i));
       }
     }
   }
@@ -113,8 +120,8 @@ class Validator {
 
   void check_routes() {
     if (config_.routes.empty()) {
-      fail("route",
-           R"(no route: add one, e.g. [[route]] path_prefix = "/" cluster = "app")");
+      if (already_reported("route")) return;
+      fail("route", R"(no route: add one, e.g. [[route]] path_prefix = "/" cluster = "app")");
       return;
     }
     std::vector<std::string> cluster_names;
@@ -126,9 +133,10 @@ class Validator {
       const std::string key = fmt::format("route[{}]", i);
       if (route.host && !is_route_host(*route.host)) {
         fail(key + ".host",
-             fmt::format("\"{}\" is not a host name; expected e.g. \"api.example.com\" (exact match, "
-                         "no scheme, no path)",
-                         *route.host));
+             fmt::format(
+                 "\"{}\" is not a host name; expected e.g. \"api.example.com\" (exact match, "
+                 "no scheme, no path)",
+                 *route.host));
       }
       if (route.path_prefix.empty() || route.path_prefix.front() != '/') {
         fail(key + ".path_prefix",
@@ -146,7 +154,9 @@ class Validator {
         }
         fail(key + ".cluster", std::move(message));
       }
-      auto [it, inserted] = seen.emplace(std::make_pair(route.host.value_or(""), route.path_prefix), i);
+      if (route.cluster.empty()) continue;  // unreadable route; already reported
+      auto [it, inserted] =
+          seen.emplace(std::make_pair(route.host.value_or(""), route.path_prefix), i);
       if (!inserted) {
         fail(key, fmt::format("same host and path_prefix as route[{}], so it can never match; "
                               "remove one or change its path_prefix",
@@ -168,14 +178,29 @@ class Validator {
     return limit - std::max(c.idle_margin_min, ratio_margin);
   }
 
+  // The margin must leave some reusable idle time under each limit it applies to.
+  void check_idle_margin(const std::string& key, const ClusterConfig& c) {
+    if (!(c.idle_margin_ratio >= 0.0 && c.idle_margin_ratio <= 1.0)) return;  // reported
+    auto check = [&](std::string_view limit_name, Millis limit) {
+      if (limit <= Millis(0) || usable_idle(c, limit) > Millis(0)) return false;
+      fail(key + ".idle_margin_min",
+           fmt::format("the idle margin (max of {} and {} of the limit) leaves nothing of {} {}; "
+                       "lower idle_margin_min or idle_margin_ratio",
+                       format_duration(c.idle_margin_min), c.idle_margin_ratio, limit_name,
+                       format_duration(limit)));
+      return true;
+    };
+    if (c.idle_timeout && check("idle_timeout", *c.idle_timeout)) return;
+    check("initial_idle_limit", c.initial_idle_limit);
+  }
+
   void check_cluster(const ClusterConfig& c) {
     const std::string key = "cluster." + c.name;
     if (!is_cluster_name(c.name)) {
       fail(key, fmt::format("cluster name '{}' may use only letters, digits, '-' and '_'", c.name));
     }
-    if (c.hosts.empty()) {
-      fail(key + ".hosts",
-           R"(a cluster needs at least one host such as "127.0.0.1:3000")");
+    if (c.hosts.empty() && !already_reported(key + ".hosts")) {
+      fail(key + ".hosts", R"(a cluster needs at least one host such as "127.0.0.1:3000")");
     }
     positive(key + ".connect_timeout", c.connect_timeout, "0 would fail every connect");
     positive(key + ".response_timeout", c.response_timeout, "0 would fail every request");
@@ -186,20 +211,7 @@ class Validator {
     ratio(key + ".idle_margin_ratio", c.idle_margin_ratio);
     positive(key + ".initial_idle_limit", c.initial_idle_limit,
              "0 would never reuse a connection; set max_idle_per_host = 0 for that");
-    if (c.idle_timeout && *c.idle_timeout > Millis(0) && usable_idle(c, *c.idle_timeout) <= Millis(0)) {
-      fail(key + ".idle_margin_min",
-           fmt::format("the idle margin ({} or {} of the limit) leaves nothing of idle_timeout {}; "
-                       "lower the margin",
-                       format_duration(c.idle_margin_min), c.idle_margin_ratio,
-                       format_duration(*c.idle_timeout)));
-    } else if (c.initial_idle_limit > Millis(0) &&
-               usable_idle(c, c.initial_idle_limit) <= Millis(0)) {
-      fail(key + ".idle_margin_min",
-           fmt::format("the idle margin ({} or {} of the limit) leaves nothing of "
-                       "initial_idle_limit {}; lower the margin",
-                       format_duration(c.idle_margin_min), c.idle_margin_ratio,
-                       format_duration(c.initial_idle_limit)));
-    }
+    check_idle_margin(key, c);
     if (c.max_retries > kMaxRetries) {
       fail(key + ".max_retries",
            fmt::format("must be between 0 and {}, got {}", kMaxRetries, c.max_retries));
@@ -227,13 +239,14 @@ class Validator {
       constexpr std::string_view kScheme = "http://";
       const std::string& url = *a.webhook;
       if (url.rfind(kScheme, 0) != 0) {
-        fail("alerts.webhook",
-             fmt::format("\"{}\" is not an http:// URL; expected e.g. \"http://127.0.0.1:9000/hook\""
-                         "{}",
-                         url,
-                         url.rfind("https://", 0) == 0
-                             ? " (https is not supported: post to a local relay over http)"
-                             : ""));
+        fail(
+            "alerts.webhook",
+            fmt::format("\"{}\" is not an http:// URL; expected e.g. \"http://127.0.0.1:9000/hook\""
+                        "{}",
+                        url,
+                        url.rfind("https://", 0) == 0
+                            ? " (https is not supported: post to a local relay over http)"
+                            : ""));
       } else if (std::string problem = authority_problem(url.substr(kScheme.size()));
                  !problem.empty()) {
         fail("alerts.webhook",

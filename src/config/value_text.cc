@@ -42,12 +42,18 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   std::string_view unit = text.substr(digits);
   if (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   uint64_t scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB") scale = 1ull << 10;
-  else if (unit == "MiB") scale = 1ull << 20;
-  else if (unit == "GiB") scale = 1ull << 30;
-  else if (unit == "TiB") scale = 1ull << 40;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB")
+    scale = 1ull << 10;
+  else if (unit == "MiB")
+    scale = 1ull << 20;
+  else if (unit == "GiB")
+    scale = 1ull << 30;
+  else if (unit == "TiB")
+    scale = 1ull << 40;
+  else
+    return std::nullopt;
   if (text.substr(digits).size() == 1 && text[digits] == ' ') return std::nullopt;  // "64 "
   if (number > std::numeric_limits<uint64_t>::max() / scale) return std::nullopt;
   return number * scale;

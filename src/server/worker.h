@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "config/config.h"
+#include "observe/metrics_shard.h"
 #include "proxy/worker_context.h"
 
 namespace needle::server {
@@ -21,6 +22,7 @@ namespace needle::server {
 class WorkerObserver : public proxy::RequestObserver {
  public:
   virtual void flush() = 0;  // called every 100 ms and at shutdown
+  virtual const observe::MetricsShard& metrics() const = 0;
 };
 
 class Worker {

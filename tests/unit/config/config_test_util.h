@@ -9,7 +9,9 @@
 
 namespace needle::config::testing {
 
-inline LoadResult load(std::string_view text) { return parse_config(text, "needle.toml"); }
+inline LoadResult load(std::string_view text) {
+  return parse_config(text, "needle.toml");
+}
 
 // Loads text that must be valid; fails the test (printing every error) otherwise.
 inline Config load_ok(std::string_view text) {

@@ -47,7 +47,7 @@ TEST(ConfigHostPort, RejectsBadPorts) {
 TEST(ConfigHostPort, RejectsBadHosts) {
   EXPECT_FALSE(parse_host_port(""));
   EXPECT_FALSE(parse_host_port(":8080"));
-  EXPECT_FALSE(parse_host_port("::1:8080"));     // IPv6 without brackets is ambiguous
+  EXPECT_FALSE(parse_host_port("::1:8080"));  // IPv6 without brackets is ambiguous
   EXPECT_FALSE(parse_host_port("[::1:8080"));
   EXPECT_FALSE(parse_host_port("[not-ipv6]:80"));
   EXPECT_FALSE(parse_host_port("256.1.1.1:80"));
@@ -94,7 +94,7 @@ TEST(ConfigSize, ParsesBytesAndBinaryUnits) {
 TEST(ConfigSize, RejectsAmbiguousOrBrokenSizes) {
   EXPECT_FALSE(parse_size(""));
   EXPECT_FALSE(parse_size("KiB"));
-  EXPECT_FALSE(parse_size("64KB"));    // decimal or binary? not guessed
+  EXPECT_FALSE(parse_size("64KB"));  // decimal or binary? not guessed
   EXPECT_FALSE(parse_size("64k"));
   EXPECT_FALSE(parse_size("1.5MiB"));
   EXPECT_FALSE(parse_size("-1"));

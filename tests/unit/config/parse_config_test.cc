@@ -231,8 +231,7 @@ TEST(ConfigNames, SpellingsMatchTheFile) {
   EXPECT_EQ(lb_policy_name(LbPolicy::least_request), "least_request");
   EXPECT_EQ(retry_non_idempotent_name(RetryNonIdempotent::never), "never");
   EXPECT_EQ(retry_non_idempotent_name(RetryNonIdempotent::idempotency_key), "idempotency-key");
-  EXPECT_EQ(retry_non_idempotent_name(RetryNonIdempotent::reused_connection),
-            "reused-connection");
+  EXPECT_EQ(retry_non_idempotent_name(RetryNonIdempotent::reused_connection), "reused-connection");
 }
 
 TEST(ConfigErrorFormat, FileLineColumnKeyMessage) {
