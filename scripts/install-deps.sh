@@ -6,7 +6,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(
-  build-essential cmake g++ clang-14 libclang-rt-14-dev
+  build-essential cmake g++ clang-14 libclang-rt-14-dev clang-format clang-tidy
   libasio-dev node-llhttp libtomlplusplus-dev libcli11-dev libfmt-dev libgtest-dev googletest
   nginx-light haproxy wrk strace prometheus curl python3 iproute2 procps slowhttptest
 )

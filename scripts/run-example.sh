@@ -15,7 +15,7 @@ trap 'kill "$app_pid" 2>/dev/null || true; wait "$app_pid" 2>/dev/null || true' 
 
 # Wait (bounded) until the app listens, so needle's first request finds it.
 for _ in $(seq 1 100); do
-  if curl -fsS -o /dev/null http://127.0.0.1:3000/hello 2>/dev/null; then break; fi
+  if curl -fsS -o /dev/null http://127.0.0.1:3000/stats 2>/dev/null; then break; fi
   if ! kill -0 "$app_pid" 2>/dev/null; then
     echo "run-example: the app exited; is port 3000 in use?" >&2
     exit 1

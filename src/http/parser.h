@@ -14,17 +14,31 @@
 namespace needle::http {
 
 struct ParserLimits {
-  size_t max_request_line = 8 * 1024;   // method + target + version -> 414
-  size_t max_header_bytes = 32 * 1024;  // whole head -> 431
+  size_t max_request_line = 8 * 1024;   // start line without CRLF -> 414 (502 for responses)
+  size_t max_header_bytes = 32 * 1024;  // whole head incl. start line and final CRLF -> 431
   size_t max_header_count = 100;        // -> 431
   uint64_t max_body_bytes = 1ull << 30; // declared or decoded body -> 413
 };
 
 struct ParseError {
-  int status = 400;     // 400, 413, 414, 431, 501 (requests); 502 for responses
-  std::string cause;    // e.g. "obs_fold", "content_length_with_transfer_encoding"
+  int status = 400;   // requests: 400, 413, 414, 431, 501, 505 (HTTP/2.0); responses: always 502
+  std::string cause;  // stable snake_case: "obs_fold", "content_length_with_transfer_encoding"...
 };
 
+// Driving a parser from a read loop (the same for both parsers):
+//   feed(buffered bytes) ->
+//     need_more:        everything was consumed (consumed == input size); the parser keeps its
+//                       own state, so the caller's buffer can be reused. Read more and feed it.
+//     head_complete:    consumed is exactly the rest of the head; head() is final. Call feed()
+//                       again with the bytes after it, *even if there are none*: a bodiless
+//                       message (GET, 204, HEAD response, 1xx, Content-Length: 0) reports
+//                       message_complete from that call with consumed == 0.
+//     message_complete: consumed ends exactly at the message's last byte; what follows is the
+//                       next pipelined message. Call reset() and feed it. Until reset(), feed()
+//                       returns message_complete again with consumed == 0.
+//     error:            sticky until reset(); answer error().status and close the connection.
+// Body spans appended to `body` point into the data passed to that feed() call: use them before
+// the buffer is changed. The parser objects are meant to live as long as the connection.
 enum class ParseStop {
   need_more,          // all input consumed, message not complete
   head_complete,      // head() is ready; call feed() again with the rest for the body
@@ -64,10 +78,14 @@ class ResponseParser {
   ResponseParser& operator=(const ResponseParser&) = delete;
 
   // Set before the first feed() of a message: the response answers a HEAD request (no body).
+  // reset() clears it, except after a 1xx: the final response answers the same request.
   void set_request_is_head(bool is_head);
-  // Interim 1xx responses come out as head_complete then message_complete with status < 200.
+  // Interim 1xx responses come out as head_complete then message_complete with status < 200
+  // (101 is refused: needle never forwards Upgrade). 1xx/204/304 and HEAD responses have no body
+  // whatever their Content-Length says; head().content_length still carries its value.
   FeedResult feed(std::string_view data, std::vector<std::string_view>& body);
-  // The upstream closed: completes an until_close body (message_complete) or fails (error).
+  // The upstream closed: completes an until_close body (message_complete) or fails (error:
+  // "closed_before_response" if no byte arrived, "truncated_head", "truncated_body").
   FeedResult finish();
   const ResponseHead& head() const;
   const ParseError& error() const;

@@ -18,8 +18,21 @@ constexpr std::string_view kRegisteredCodings[] = {"gzip", "x-gzip", "deflate", 
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -123,7 +136,8 @@ std::optional<std::string_view> absolute_form_authority(std::string_view target,
   }
   std::string_view after = target.substr(scheme_len);
   size_t end = after.find_first_of("/?#");
-  if (rest != nullptr) *rest = end == std::string_view::npos ? std::string_view{} : after.substr(end);
+  if (rest != nullptr)
+    *rest = end == std::string_view::npos ? std::string_view{} : after.substr(end);
   return after.substr(0, end);
 }
 
@@ -187,14 +201,6 @@ FeedResult ParserCore::fail_now(size_t consumed, int status, std::string_view ca
   return {consumed, ParseStop::error};
 }
 
-int ParserCore::count_start_line(size_t len) {
-  start_line_bytes_ += len;
-  if (start_line_bytes_ > limits_.max_request_line) {
-    return fail(414, kind_ == Kind::request ? "request_line_too_long" : "status_line_too_long");
-  }
-  return 0;
-}
-
 FeedResult ParserCore::feed(std::string_view data, std::vector<std::string_view>& body) {
   switch (phase_) {
     case Phase::error:
@@ -228,7 +234,10 @@ FeedResult ParserCore::feed(std::string_view data, std::vector<std::string_view>
   }
   if (in_head) {
     head_bytes_ += consumed;
-    if (!scan_head(begin, consumed)) {
+    // On an llhttp error include the offending byte: a bare LF is then reported as such.
+    const bool llhttp_failed = err != HPE_OK && err != HPE_PAUSED;
+    const size_t scanned = llhttp_failed ? std::min(consumed + 1, len) : consumed;
+    if (!scan_head(begin, scanned)) {
       phase_ = Phase::error;
       return {consumed, ParseStop::error};
     }
@@ -252,28 +261,29 @@ FeedResult ParserCore::feed(std::string_view data, std::vector<std::string_view>
   return {consumed, ParseStop::error};
 }
 
-// llhttp strict (8.1) accepts obs-fold (RFC 9112 5.2 says reject with 400), a bare LF ending the
-// start line, and runs of SP between request-line elements (RFC 9112 3: single SP). It rejects
-// the rest (bare CR, bare LF after a field, NUL/CTLs, SP before the colon) itself; the checks
-// here repeat a few of those cheaply as defence in depth. Called only with head bytes.
+// The raw view of the head, for what llhttp strict (8.1) lets through: obs-fold (RFC 9112 5.2
+// says reject with 400), a bare LF ending the start line (RFC 9112 2.2), runs of SP between
+// request-line elements (RFC 9112 3: single SP). It also measures the start line for
+// max_request_line. llhttp rejects the rest (bare CR, bare LF after a field, NUL/CTLs, SP before
+// the colon) itself. Called with head bytes only, in order, across feeds.
 bool ParserCore::scan_head(const char* p, size_t n) {
-  auto reject = [this](std::string_view cause) {
+  auto reject = [this](int status, std::string_view cause) {
     has_error_ = true;  // the raw view wins over whatever llhttp or a callback said later on
-    error_.status = kind_ == Kind::response ? 502 : 400;
+    error_.status = kind_ == Kind::response ? 502 : status;
     error_.cause.assign(cause);
     return false;
   };
   for (size_t i = 0; i < n && scan_state_ != ScanState::done; ++i) {
     const char c = p[i];
     if (scan_pending_cr_) {
-      if (c != '\n') return reject("bare_cr");
+      if (c != '\n') return reject(400, "bare_cr");
       scan_pending_cr_ = false;
       switch (scan_state_) {
         case ScanState::leading:
           break;  // RFC 9112 2.2: empty lines before the start line are ignored
         case ScanState::start_line:
           if (kind_ == Kind::request && start_line_spaces_ != 2) {
-            return reject("invalid_request_line");
+            return reject(400, "invalid_request_line");
           }
           scan_state_ = ScanState::line_start;
           break;
@@ -288,29 +298,32 @@ bool ParserCore::scan_head(const char* p, size_t n) {
       }
       continue;
     }
-    if (c > ' ') {
-      if (scan_state_ == ScanState::leading) scan_state_ = ScanState::start_line;
-      if (scan_state_ == ScanState::line_start) scan_state_ = ScanState::field_line;
+    if (c == '\r') {
+      scan_pending_cr_ = true;
       continue;
     }
-    switch (c) {
-      case '\r':
-        scan_pending_cr_ = true;
+    if (c == '\n') {
+      if (scan_state_ == ScanState::leading) continue;
+      return reject(400, "bare_lf");
+    }
+    switch (scan_state_) {
+      case ScanState::line_start:
+        if (c == ' ' || c == '\t') return reject(400, "obs_fold");
+        scan_state_ = ScanState::field_line;
         break;
-      case '\n':
-        if (scan_state_ != ScanState::leading) return reject("bare_lf");
+      case ScanState::leading:
+        scan_state_ = ScanState::start_line;
+        [[fallthrough]];
+      case ScanState::start_line:
+        if (c == ' ') ++start_line_spaces_;
+        if (++start_line_bytes_ > limits_.max_request_line) {
+          return reject(414,
+                        kind_ == Kind::request ? "request_line_too_long" : "status_line_too_long");
+        }
         break;
-      case ' ':
-      case '\t':
-        if (scan_state_ == ScanState::line_start) return reject("obs_fold");
-        if (scan_state_ == ScanState::start_line && c == ' ') ++start_line_spaces_;
-        if (scan_state_ == ScanState::leading) scan_state_ = ScanState::start_line;
-        break;
-      default:
-        // NUL and other CTLs: llhttp rejects them with a precise error; let it report.
-        if (scan_state_ == ScanState::leading) scan_state_ = ScanState::start_line;
-        if (scan_state_ == ScanState::line_start) scan_state_ = ScanState::field_line;
-        break;
+      case ScanState::field_line:
+      case ScanState::done:
+        break;  // NUL and other CTLs: llhttp rejects them with a precise error
     }
   }
   return true;
@@ -428,7 +441,12 @@ int ParserCore::cb_header_field(llhttp_t* p, const char* at, size_t len) {
 }
 
 int ParserCore::cb_header_field_complete(llhttp_t* p) {
-  self(p).in_field_ = false;
+  ParserCore& s = self(p);
+  if (s.in_trailers()) return 0;
+  // llhttp 8.1 strict accepts an empty field name (": v") and would glue its value onto the
+  // previous field. RFC 9110 5.1: field-name = token, at least one tchar.
+  if (!s.in_field_ || s.headers_.items().back().name.empty()) return s.fail(400, "invalid_header");
+  s.in_field_ = false;
   return 0;
 }
 

@@ -14,9 +14,13 @@
 
 namespace needle::http::detail {
 
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 // RFC 9110 5.6.2 tchar.
 bool is_tchar(char c);
@@ -100,7 +104,6 @@ class ParserCore {
   virtual void on_reset() = 0;
 
   enum StartLinePart { kMethod, kTarget, kVersion, kReason };
-  int count_start_line(size_t len);
 
   const Kind kind_;
   const ParserLimits limits_;
@@ -139,10 +142,10 @@ class ParserCore {
   std::vector<std::string_view>* body_out_ = nullptr;
 
   size_t head_bytes_ = 0;        // bytes of this message's head consumed so far
-  size_t start_line_bytes_ = 0;  // method + target + version (request) / version + reason
+  size_t start_line_bytes_ = 0;  // the start line without CRLF (max_request_line)
   size_t trailer_bytes_ = 0;
-  uint64_t body_bytes_ = 0;      // decoded body bytes so far
-  bool in_field_ = false;        // a header name is being accumulated (split callbacks)
+  uint64_t body_bytes_ = 0;  // decoded body bytes so far
+  bool in_field_ = false;    // a header name is being accumulated (split callbacks)
 
   // Raw head scan state (see scan_head).
   enum class ScanState : uint8_t { leading, start_line, line_start, field_line, done };

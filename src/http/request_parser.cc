@@ -8,8 +8,7 @@ namespace needle::http {
 using detail::ParserCore;
 
 struct RequestParser::Impl final : ParserCore {
-  explicit Impl(const ParserLimits& limits)
-      : ParserCore(Kind::request, limits, head_.headers) {
+  explicit Impl(const ParserLimits& limits) : ParserCore(Kind::request, limits, head_.headers) {
     head_.headers.items().reserve(32);
   }
 
@@ -18,7 +17,7 @@ struct RequestParser::Impl final : ParserCore {
   int on_start_line_part(int part, const char* at, size_t len) override {
     if (part == kMethod) head_.method.append(at, len);
     if (part == kTarget) head_.target.append(at, len);
-    return count_start_line(len);
+    return 0;
   }
 
   void on_reset() override {
@@ -48,12 +47,12 @@ struct RequestParser::Impl final : ParserCore {
 
     // RFC 9112 9.3: persistence by version and Connection options.
     const bool close = h.headers.has_token("Connection", "close");
-    h.keep_alive = h.version_minor == 1
-                       ? !close
-                       : (!close && h.headers.has_token("Connection", "keep-alive"));
+    h.keep_alive =
+        h.version_minor == 1 ? !close : (!close && h.headers.has_token("Connection", "keep-alive"));
     // RFC 9110 10.1.1: 100-continue is ignored from HTTP/1.0 clients.
     const std::string* expect = h.headers.find("Expect");
-    h.expect_continue = expect != nullptr && h.version_minor == 1 && iequals(*expect, "100-continue");
+    h.expect_continue =
+        expect != nullptr && h.version_minor == 1 && iequals(*expect, "100-continue");
     return 0;
   }
 
@@ -99,6 +98,8 @@ struct RequestParser::Impl final : ParserCore {
       if (h.version_minor == 0) return fail(400, "transfer_encoding_in_http10");
       switch (detail::classify_transfer_encoding(h.headers)) {
         case detail::TransferCoding::chunked:
+          // llhttp must frame the body the same way (it refuses e.g. "chunked<TAB>").
+          if ((parser_.flags & F_CHUNKED) == 0) return fail(400, "invalid_transfer_encoding");
           h.framing = BodyFraming::chunked;
           return 0;
         case detail::TransferCoding::unsupported:
@@ -116,6 +117,7 @@ struct RequestParser::Impl final : ParserCore {
         case detail::ContentLengthCheck::conflicting:
           return fail(400, "conflicting_content_length");
       }
+      if (parser_.content_length != h.content_length) return fail(400, "invalid_content_length");
       if (h.content_length > limits_.max_body_bytes) return fail(413, "body_too_large");
       h.framing = BodyFraming::content_length;
     }
@@ -129,9 +131,17 @@ RequestParser::~RequestParser() = default;
 FeedResult RequestParser::feed(std::string_view data, std::vector<std::string_view>& body) {
   return impl_->feed(data, body);
 }
-const RequestHead& RequestParser::head() const { return impl_->head_; }
-const ParseError& RequestParser::error() const { return impl_->error(); }
-bool RequestParser::started() const { return impl_->started(); }
-void RequestParser::reset() { impl_->reset(); }
+const RequestHead& RequestParser::head() const {
+  return impl_->head_;
+}
+const ParseError& RequestParser::error() const {
+  return impl_->error();
+}
+bool RequestParser::started() const {
+  return impl_->started();
+}
+void RequestParser::reset() {
+  impl_->reset();
+}
 
 }  // namespace needle::http

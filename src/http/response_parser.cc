@@ -38,8 +38,7 @@ std::optional<Millis> parse_keep_alive_timeout(const HeaderList& headers) {
 }  // namespace
 
 struct ResponseParser::Impl final : ParserCore {
-  explicit Impl(const ParserLimits& limits)
-      : ParserCore(Kind::response, limits, head_.headers) {
+  explicit Impl(const ParserLimits& limits) : ParserCore(Kind::response, limits, head_.headers) {
     head_.headers.items().reserve(32);
   }
 
@@ -49,7 +48,7 @@ struct ResponseParser::Impl final : ParserCore {
 
   int on_start_line_part(int part, const char* at, size_t len) override {
     if (part == kReason) head_.reason.append(at, len);
-    return count_start_line(len);
+    return 0;
   }
 
   void on_reset() override {
@@ -100,6 +99,8 @@ struct ResponseParser::Impl final : ParserCore {
       if (h.version_minor == 0) return fail(502, "transfer_encoding_in_http10");
       switch (detail::classify_transfer_encoding(h.headers)) {
         case detail::TransferCoding::chunked:
+          // llhttp must agree, or it would read the body until close instead.
+          if ((parser_.flags & F_CHUNKED) == 0) return fail(502, "invalid_transfer_encoding");
           h.framing = BodyFraming::chunked;
           break;
         case detail::TransferCoding::unsupported:
@@ -109,6 +110,7 @@ struct ResponseParser::Impl final : ParserCore {
           return fail(502, "invalid_transfer_encoding");
       }
     } else if (has_cl) {
+      if (parser_.content_length != h.content_length) return fail(502, "invalid_content_length");
       if (h.content_length > limits_.max_body_bytes) return fail(502, "body_too_large");
       h.framing = BodyFraming::content_length;
     } else {
@@ -116,9 +118,8 @@ struct ResponseParser::Impl final : ParserCore {
     }
 
     const bool close = h.headers.has_token("Connection", "close");
-    h.keep_alive = h.version_minor == 1
-                       ? !close
-                       : (!close && h.headers.has_token("Connection", "keep-alive"));
+    h.keep_alive =
+        h.version_minor == 1 ? !close : (!close && h.headers.has_token("Connection", "keep-alive"));
     if (h.framing == BodyFraming::until_close) h.keep_alive = false;
     h.keep_alive_hint = parse_keep_alive_timeout(h.headers);
     return no_body ? 1 : 0;
@@ -154,14 +155,26 @@ ResponseParser::ResponseParser(const ParserLimits& limits)
     : impl_(std::make_unique<Impl>(limits)) {}
 ResponseParser::~ResponseParser() = default;
 
-void ResponseParser::set_request_is_head(bool is_head) { impl_->request_is_head_ = is_head; }
+void ResponseParser::set_request_is_head(bool is_head) {
+  impl_->request_is_head_ = is_head;
+}
 FeedResult ResponseParser::feed(std::string_view data, std::vector<std::string_view>& body) {
   return impl_->feed(data, body);
 }
-FeedResult ResponseParser::finish() { return impl_->finish(); }
-const ResponseHead& ResponseParser::head() const { return impl_->head_; }
-const ParseError& ResponseParser::error() const { return impl_->error(); }
-bool ResponseParser::started() const { return impl_->started(); }
-void ResponseParser::reset() { impl_->reset(); }
+FeedResult ResponseParser::finish() {
+  return impl_->finish();
+}
+const ResponseHead& ResponseParser::head() const {
+  return impl_->head_;
+}
+const ParseError& ResponseParser::error() const {
+  return impl_->error();
+}
+bool ResponseParser::started() const {
+  return impl_->started();
+}
+void ResponseParser::reset() {
+  impl_->reset();
+}
 
 }  // namespace needle::http

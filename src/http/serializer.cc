@@ -158,14 +158,12 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
 }
 
 BodyFraming write_downstream_response_head(const ResponseHead& head,
-                                           const DownstreamResponseContext& ctx,
-                                           std::string& out) {
+                                           const DownstreamResponseContext& ctx, std::string& out) {
   out.reserve(out.size() + estimate_head_size(head.headers));
   const bool interim = head.status < 200;
   // RFC 9110 6.4.1 / 9112 6.3: these carry no body; their Content-Length (the size a GET would
   // have had) is passed through verbatim.
-  const bool no_body =
-      interim || head.status == 204 || head.status == 304 || ctx.request_is_head;
+  const bool no_body = interim || head.status == 204 || head.status == 304 || ctx.request_is_head;
   const bool http10_client = ctx.client_version_minor == 0;
 
   BodyFraming framing = BodyFraming::none;
@@ -215,8 +213,9 @@ BodyFraming write_downstream_response_head(const ResponseHead& head,
       if (http10_client) out.append("Connection: keep-alive\r\n");
       if (ctx.keep_alive_timeout) {
         out.append("Keep-Alive: timeout=");
-        append_number(static_cast<uint64_t>(std::max<long long>(0, ctx.keep_alive_timeout->count() / 1000)),
-                      out);
+        append_number(
+            static_cast<uint64_t>(std::max<long long>(0, ctx.keep_alive_timeout->count() / 1000)),
+            out);
         out.append("\r\n");
       }
     }
@@ -263,8 +262,10 @@ void write_local_response(int status, std::string_view detail, bool close,
   out.push_back('\n');
 }
 
+// RFC 9110 15 (and RFC 6585, 8297, 4918 for the ones nginx and HAProxy also know).
 std::string_view reason_phrase(int status) {
   switch (status) {
+    // clang-format off
     case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 102: return "Processing";
@@ -327,7 +328,9 @@ std::string_view reason_phrase(int status) {
     case 508: return "Loop Detected";
     case 510: return "Not Extended";
     case 511: return "Network Authentication Required";
-    default: return "";
+    // clang-format on
+    default:
+      return "";
   }
 }
 

@@ -1,6 +1,6 @@
 #include "net/socket_io.h"
 
-#include <asio/as_tuple.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/read.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -8,7 +8,7 @@
 namespace needle::net {
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 }
 
 asio::awaitable<IoResult> read_when_ready(asio::ip::tcp::socket& socket, asio::mutable_buffer into,

@@ -181,7 +181,9 @@ AccessLogWriter::AccessLogWriter(AccessLogSink& sink, size_t flush_threshold)
   buffer_.reserve(flush_threshold_ + 4096);
 }
 
-AccessLogWriter::~AccessLogWriter() { flush(); }
+AccessLogWriter::~AccessLogWriter() {
+  flush();
+}
 
 void AccessLogWriter::append(const RequestRecord& record) {
   if (!sink_.enabled()) return;

@@ -10,19 +10,19 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/read_until.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <fmt/format.h>
 
 #include "base/log.h"
 #include "observe/json_writer.h"
@@ -38,6 +38,10 @@ std::optional<WebhookUrl> parse_webhook_url(std::string_view url) {
     if (std::tolower(static_cast<unsigned char>(url[i])) != kScheme[i]) return std::nullopt;
   }
   url.remove_prefix(kScheme.size());
+  // Spaces and control bytes would end up raw in the request line and Host header.
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return std::nullopt;
+  }
   const size_t path_start = url.find_first_of("/?#");
   std::string_view authority = url.substr(0, path_start);
   std::string_view path = path_start == std::string_view::npos ? "" : url.substr(path_start);
@@ -93,11 +97,22 @@ void count(Map& map, std::string_view key) {
 void append_slack_escaped(std::string& out, std::string_view text) {
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\n': case '\r': case '\t': out += ' '; break;  // one line
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\n':
+      case '\r':
+      case '\t':
+        out += ' ';
+        break;  // one line
+      default:
+        out += c;
     }
   }
 }
@@ -317,8 +332,8 @@ struct AlertNotifier::Impl {
   }
 
   asio::awaitable<void> deliver(const AlertBatch& batch) {
-    const std::string body = format_alert_batch(batch, config.window, config.slack_text,
-                                                options.instance);
+    const std::string body =
+        format_alert_batch(batch, config.window, config.slack_text, options.instance);
     Millis delay = options.first_backoff;
     for (uint32_t attempt = 1;; ++attempt) {
       const int status = co_await post_once(body);
@@ -329,7 +344,8 @@ struct AlertNotifier::Impl {
       }
       ++post_errors;
       if (attempt >= options.max_tries || stopping) break;
-      log::debug("alerts", "webhook POST failed (status {}); retry in {} ms", status, delay.count());
+      log::debug("alerts", "webhook POST failed (status {}); retry in {} ms", status,
+                 delay.count());
       backoff.expires_after(delay);
       std::error_code ec;
       co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -366,8 +382,8 @@ struct AlertNotifier::Impl {
     };
     std::error_code ec;
     arm(options.connect_timeout);
-    auto endpoints = co_await resolver.async_resolve(
-        url.host, std::to_string(url.port), asio::redirect_error(asio::use_awaitable, ec));
+    auto endpoints = co_await resolver.async_resolve(url.host, std::to_string(url.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return 0;
     co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !socket.is_open()) co_return 0;
@@ -401,7 +417,9 @@ struct AlertNotifier::Impl {
 AlertNotifier::AlertNotifier(config::AlertsConfig config, AlertNotifierOptions options)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}
 
-AlertNotifier::~AlertNotifier() { stop(); }
+AlertNotifier::~AlertNotifier() {
+  stop();
+}
 
 bool AlertNotifier::matches(const config::AlertsConfig& config, const RequestRecord& record) {
   if (!contains_status(config.statuses, record.status)) return false;

@@ -29,7 +29,7 @@ namespace needle::observe {
 // "http://host[:port][/path]" (host may be "[v6]"); nullopt for anything else (https, userinfo,
 // bad port, empty host).
 struct WebhookUrl {
-  std::string host;       // without brackets
+  std::string host;  // without brackets
   uint16_t port = 80;
   std::string path = "/";
   std::string authority;  // as written, for the Host header

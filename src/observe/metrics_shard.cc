@@ -3,7 +3,19 @@
 namespace needle::observe {
 namespace {
 
-std::string_view or_none(std::string_view value) { return value.empty() ? kNoLabel : value; }
+std::string_view or_none(std::string_view value) {
+  return value.empty() ? kNoLabel : value;
+}
+
+// Every Cause value, in enum order (the enum is contiguous; cause_name() says "unknown" past it).
+template <typename F>
+void for_each_cause(F f) {
+  for (unsigned i = 0; i <= 0xFF; ++i) {
+    const auto cause = static_cast<Cause>(i);
+    if (cause_name(cause) == "unknown") break;
+    f(cause);
+  }
+}
 
 }  // namespace
 
@@ -30,12 +42,18 @@ uint64_t Histogram::cumulative(size_t i) const {
 
 std::string_view status_class_name(int status) {
   switch (status / 100) {
-    case 1: return "1xx";
-    case 2: return "2xx";
-    case 3: return "3xx";
-    case 4: return "4xx";
-    case 5: return "5xx";
-    default: return "none";
+    case 1:
+      return "1xx";
+    case 2:
+      return "2xx";
+    case 3:
+      return "3xx";
+    case 4:
+      return "4xx";
+    case 5:
+      return "5xx";
+    default:
+      return "none";
   }
 }
 
@@ -57,10 +75,30 @@ void MetricsShard::on_request(const RequestRecord& record) {
     const std::string_view host = or_none(attempt.upstream);
     ++upstream_attempts_[{cluster, host, attempt.reused ? "reused" : "new"}];
     upstream_duration_[{cluster}].observe(attempt.duration);
-    if (is_upstream_cause(attempt.cause)) ++upstream_failures_[{cluster, host, cause_name(attempt.cause)}];
+    if (is_upstream_cause(attempt.cause))
+      ++upstream_failures_[{cluster, host, cause_name(attempt.cause)}];
     // An attempt followed by another one is a retry of it.
     if (i + 1 < record.attempts.size()) ++retries_[{cause_name(attempt.cause), outcome}];
   }
+}
+
+void MetricsShard::add_zero_series_for_host(std::string_view cluster, std::string_view host) {
+  cluster = or_none(cluster);
+  host = or_none(host);
+  upstream_attempts_[{cluster, host, "new"}];
+  upstream_attempts_[{cluster, host, "reused"}];
+  for_each_cause([&](Cause cause) {
+    if (is_upstream_cause(cause)) upstream_failures_[{cluster, host, cause_name(cause)}];
+  });
+}
+
+void MetricsShard::add_zero_series_for_causes() {
+  for_each_cause([&](Cause cause) {
+    responses_5xx_[{cause_name(cause)}];
+    if (!is_upstream_cause(cause)) return;
+    retries_[{cause_name(cause), "success"}];
+    retries_[{cause_name(cause), "failure"}];
+  });
 }
 
 void MetricsShard::merge_from(const MetricsShard& other) {

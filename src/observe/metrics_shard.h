@@ -41,8 +41,12 @@ struct ByteCounts {
   uint64_t out = 0;  // response bytes to clients
 };
 
-inline void merge_value(uint64_t& into, uint64_t from) { into += from; }
-inline void merge_value(Histogram& into, const Histogram& from) { into.merge_from(from); }
+inline void merge_value(uint64_t& into, uint64_t from) {
+  into += from;
+}
+inline void merge_value(Histogram& into, const Histogram& from) {
+  into.merge_from(from);
+}
 inline void merge_value(ByteCounts& into, const ByteCounts& from) {
   into.in += from.in;
   into.out += from.out;
@@ -118,6 +122,14 @@ class MetricsShard {
   void on_request(const RequestRecord& record);
   // Adds every counter of `other` into this shard (scrape-time merge of worker copies).
   void merge_from(const MetricsShard& other);
+
+  // Zero-valued series, so that the first failure is an increase from 0 that rate()/increase()
+  // and the alert rules can see (a counter series born at 1 shows no increase). Used on the
+  // merged copy at scrape time, never on the data path.
+  // For one upstream host: attempts (new, reused) and failures for every upstream cause.
+  void add_zero_series_for_host(std::string_view cluster, std::string_view host);
+  // 5xx for every cause; retries for every upstream cause and both outcomes.
+  void add_zero_series_for_causes();
 
   // {route, status_class}: every request, by the status sent to the client.
   const LabelMap<2, uint64_t>& requests() const { return requests_; }

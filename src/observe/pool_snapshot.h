@@ -15,13 +15,13 @@ namespace needle::observe {
 // One worker's pool for one upstream host (upstream::HostPool, its counters and its
 // IdleTimeoutEstimator), as plain data so observe does not depend on upstream.
 struct PoolSnapshot {
-  std::string cluster, host;        // host as "addr:port", same spelling as AttemptRecord::upstream
-  size_t idle = 0, busy = 0;        // connections idle in the pool / leased out
-  uint32_t active_requests = 0;     // leases out + connects in flight
-  bool ejected = false;             // passive health ejection on this worker
-  int64_t effective_limit_ms = 0;   // never reuse a connection idle for >= this
+  std::string cluster, host;       // host as "addr:port", same spelling as AttemptRecord::upstream
+  size_t idle = 0, busy = 0;       // connections idle in the pool / leased out
+  uint32_t active_requests = 0;    // leases out + connects in flight
+  bool ejected = false;            // passive health ejection on this worker
+  int64_t effective_limit_ms = 0;  // never reuse a connection idle for >= this
   int64_t non_replayable_limit_ms = 0;
-  std::string limit_source;         // configured | hint | learned | default_initial
+  std::string limit_source;  // configured | hint | learned | default_initial
   std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
   uint64_t opened = 0, reused = 0, connect_failures = 0;  // counters since the pool was created
   std::vector<std::pair<std::string, uint64_t>> evicted_by_reason;  // reason name -> count

@@ -24,9 +24,12 @@ class Exposition {
     out_ += name;
     out_ += ' ';
     for (char c : help) {  // HELP escaping: backslash and line feed only
-      if (c == '\\') out_ += "\\\\";
-      else if (c == '\n') out_ += "\\n";
-      else out_ += c;
+      if (c == '\\')
+        out_ += "\\\\";
+      else if (c == '\n')
+        out_ += "\\n";
+      else
+        out_ += c;
     }
     out_ += "\n# TYPE ";
     out_ += name;
@@ -49,7 +52,8 @@ class Exposition {
   void histogram(std::string_view name, std::initializer_list<Label> labels, const Histogram& h) {
     const std::string bucket = std::string(name) + "_bucket";
     for (size_t i = 0; i <= kDurationBuckets.size(); ++i) {
-      std::string le = i < kDurationBuckets.size() ? fmt::format("{}", kDurationBuckets[i]) : "+Inf";
+      std::string le =
+          i < kDurationBuckets.size() ? fmt::format("{}", kDurationBuckets[i]) : "+Inf";
       series(bucket, labels, Label{"le", le});
       fmt::format_to(std::back_inserter(out_), " {}\n", h.cumulative(i));
     }
@@ -83,15 +87,20 @@ class Exposition {
   }
 
   void append_double(double value) {
-    if (std::isnan(value)) out_ += "NaN";
-    else if (std::isinf(value)) out_ += value > 0 ? "+Inf" : "-Inf";
-    else fmt::format_to(std::back_inserter(out_), "{}", value);
+    if (std::isnan(value))
+      out_ += "NaN";
+    else if (std::isinf(value))
+      out_ += value > 0 ? "+Inf" : "-Inf";
+    else
+      fmt::format_to(std::back_inserter(out_), "{}", value);
   }
 
   std::string out_;
 };
 
-double ms_to_seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+double ms_to_seconds(int64_t ms) {
+  return static_cast<double>(ms) / 1000.0;
+}
 
 void keep_min(std::optional<int64_t>& into, const std::optional<int64_t>& value) {
   if (value && (!into || *value < *into)) into = value;
@@ -140,14 +149,16 @@ std::map<HostKey, HostAggregate> aggregate_pools(std::span<const WorkerSnapshot>
 }
 
 void render_requests(Exposition& x, const MetricsShard& m) {
-  x.family("needle_requests_total", "counter",
-           "Requests answered (or abandoned), by route and class of the status sent to the client.");
+  x.family(
+      "needle_requests_total", "counter",
+      "Requests answered (or abandoned), by route and class of the status sent to the client.");
   for (const auto& e : m.requests().entries()) {
     x.sample("needle_requests_total", {{"route", e.labels[0]}, {"status_class", e.labels[1]}},
              e.value);
   }
   x.family("needle_responses_5xx_total", "counter",
-           "Responses with status >= 500, by the request's final cause (none: the upstream sent the 5xx).");
+           "Responses with status >= 500, by the request's final cause (none: the upstream sent "
+           "the 5xx).");
   for (const auto& e : m.responses_5xx().entries()) {
     x.sample("needle_responses_5xx_total", {{"cause", e.labels[0]}}, e.value);
   }
@@ -156,7 +167,8 @@ void render_requests(Exposition& x, const MetricsShard& m) {
   for (const auto& e : m.request_duration().entries()) {
     x.histogram("needle_request_duration_seconds", {{"route", e.labels[0]}}, e.value);
   }
-  x.family("needle_request_bytes_total", "counter", "Request body bytes received from clients, by route.");
+  x.family("needle_request_bytes_total", "counter",
+           "Request body bytes received from clients, by route.");
   for (const auto& e : m.bytes().entries()) {
     x.sample("needle_request_bytes_total", {{"route", e.labels[0]}}, e.value.in);
   }
@@ -172,16 +184,19 @@ void render_upstream(Exposition& x, const MetricsShard& m) {
            "Upstream attempts (first tries and retries), by connection kind (new or reused).");
   for (const auto& e : m.upstream_attempts().entries()) {
     x.sample("needle_upstream_attempts_total",
-             {{"cluster", e.labels[0]}, {"host", e.labels[1]}, {"connection", e.labels[2]}}, e.value);
+             {{"cluster", e.labels[0]}, {"host", e.labels[1]}, {"connection", e.labels[2]}},
+             e.value);
   }
   x.family("needle_upstream_failures_total", "counter",
-           "Upstream attempts that failed, by cause; reset_before_response_on_reused is the keep-alive race.");
+           "Upstream attempts that failed, by cause; reset_before_response_on_reused is the "
+           "keep-alive race.");
   for (const auto& e : m.upstream_failures().entries()) {
     x.sample("needle_upstream_failures_total",
              {{"cluster", e.labels[0]}, {"host", e.labels[1]}, {"cause", e.labels[2]}}, e.value);
   }
-  x.family("needle_retries_total", "counter",
-           "Retries, by cause of the retried attempt and outcome of the request (success or failure).");
+  x.family(
+      "needle_retries_total", "counter",
+      "Retries, by cause of the retried attempt and outcome of the request (success or failure).");
   for (const auto& e : m.retries().entries()) {
     x.sample("needle_retries_total", {{"cause", e.labels[0]}, {"outcome", e.labels[1]}}, e.value);
   }
@@ -210,9 +225,10 @@ void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) 
   per_host("needle_upstream_active_requests", "gauge",
            "Leases out plus connects in flight, summed over workers.",
            [](const HostAggregate& h) { return h.active_requests; });
-  per_host("needle_upstream_host_ejected", "gauge",
-           "Number of workers on which the host is ejected by passive health checking (0: healthy).",
-           [](const HostAggregate& h) { return h.ejected_workers; });
+  per_host(
+      "needle_upstream_host_ejected", "gauge",
+      "Number of workers on which the host is ejected by passive health checking (0: healthy).",
+      [](const HostAggregate& h) { return h.ejected_workers; });
   per_host("needle_upstream_connections_opened_total", "counter",
            "Upstream connections opened (successful connects).",
            [](const HostAggregate& h) { return h.opened; });
@@ -293,10 +309,17 @@ void render_alerts(Exposition& x, const AlertStats& a) {
 void append_label_value(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -305,6 +328,10 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   MetricsShard merged;
   for (const WorkerSnapshot& worker : workers) merged.merge_from(worker.metrics);
   const auto hosts = aggregate_pools(workers);
+  // Known label sets start at 0 so the first keep-alive race (or 5xx, or failed retry) is an
+  // increase the alert rules can see.
+  merged.add_zero_series_for_causes();
+  for (const auto& [key, h] : hosts) merged.add_zero_series_for_host(key.first, key.second);
 
   Exposition x;
   x.family("needle_build_info", "gauge", "Always 1; the version label names the running build.");
@@ -328,8 +355,10 @@ void append_optional_ms(std::string& out, std::string_view key, const std::optio
   out += ",\"";
   out += key;
   out += "\":";
-  if (ms) fmt::format_to(std::back_inserter(out), "{}", *ms);
-  else out += "null";
+  if (ms)
+    fmt::format_to(std::back_inserter(out), "{}", *ms);
+  else
+    out += "null";
 }
 
 }  // namespace
@@ -357,8 +386,9 @@ std::string render_pools_json(std::span<const WorkerSnapshot> workers) {
       append_optional_ms(out, "hint_ms", pool.hint_ms);
       append_optional_ms(out, "learned_ms", pool.learned_ms);
       append_optional_ms(out, "survived_ms", pool.survived_ms);
-      fmt::format_to(std::back_inserter(out), ",\"opened\":{},\"reused\":{},\"connect_failures\":{}",
-                     pool.opened, pool.reused, pool.connect_failures);
+      fmt::format_to(std::back_inserter(out),
+                     ",\"opened\":{},\"reused\":{},\"connect_failures\":{}", pool.opened,
+                     pool.reused, pool.connect_failures);
       out += ",\"evicted\":{";
       for (size_t r = 0; r < pool.evicted_by_reason.size(); ++r) {
         if (r > 0) out += ',';

@@ -12,7 +12,8 @@
 
 namespace needle::observe {
 
-inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kPrometheusContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 struct ScrapeExtras {
   std::string_view version = "unknown";  // needle_build_info{version}

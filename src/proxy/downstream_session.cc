@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include <asio/as_tuple.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
@@ -21,8 +21,6 @@ http::ParserLimits limits_from(const config::ServerConfig& server) {
   limits.max_body_bytes = server.max_body_bytes;
   return limits;
 }
-
-bool is_cancelled(const std::error_code& ec) { return ec == asio::error::operation_aborted; }
 
 }  // namespace
 
@@ -76,7 +74,7 @@ asio::awaitable<void> DownstreamSession::run() {
       read_watchdog_.arm(requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout,
                          kIdle);
       auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read,
-                                              asio::as_tuple(asio::use_awaitable));
+                                              asio::experimental::as_tuple(asio::use_awaitable));
       idle_ = false;
       read_watchdog_.disarm();
       if (ec) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
@@ -170,8 +168,9 @@ asio::awaitable<BodyReadStatus> DownstreamSession::read_body(std::vector<std::st
   spans.clear();
   for (;;) {
     if (body_complete_) co_return BodyReadStatus::complete;
-    if (has_pending()) {
-      const auto fed = parser_.feed(pending(), spans);
+    {
+      // Fed even when nothing is pending: "Content-Length: 0" completes on an empty feed.
+      const auto fed = parser_.feed(has_pending() ? pending() : std::string_view(), spans);
       begin_ += fed.consumed;
       for (auto span : spans) body_bytes_in_ += span.size();
       if (fed.stop == http::ParseStop::message_complete) {
@@ -238,10 +237,6 @@ asio::awaitable<bool> DownstreamSession::handle_request() {
   record.request_id = request_id_;
   body_complete_ = head.framing == http::BodyFraming::none;
 
-  if (head.method == "CONNECT") {
-    co_return co_await send_local(record, 405, Cause::bad_request, "CONNECT is not supported",
-                                  false);
-  }
   const auto match = runtime_->router.match(head.host, head.target);
   if (!match) {
     log::info("downstream", "request {}: no route for host '{}' path '{}'", request_id_, head.host,
@@ -289,6 +284,13 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
 
   for (;;) {
     const bool replayable = body_complete_ && !body_started_streaming_;
+    // Whether a failure on a reused connection could be retried for this request; when not, the
+    // pool hands out only connections idle for less than an age proven safe.
+    const bool replayable_if_reused = replayable_on_reused_connection(
+        RetryInput{.method = head.method,
+                   .has_idempotency_key = has_key,
+                   .body_replayable = replayable,
+                   .non_idempotent = cfg.retry_non_idempotent});
     const auto host_index = cluster.pick_host(excluded);
     if (!host_index) {
       if (record.attempts.empty()) {
@@ -303,7 +305,7 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
     const auto attempt_start = worker_.clock.now();
 
     upstream::ConnectionLease lease;
-    if (!fresh_only) lease = pool.checkout_idle(replayable);
+    if (!fresh_only) lease = pool.checkout_idle(replayable_if_reused);
     if (!lease) {
       auto connected = co_await pool.connect();
       if (!connected.lease) {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <fmt/format.h>
 
 #include "http/serializer.h"
 #include "net/socket_io.h"
@@ -198,8 +199,10 @@ asio::awaitable<void> Exchange::relay_response() {
   bool done = false;
   upstream_watchdog_.arm(cfg.response_timeout, kResponse);
 
+  bool feed_again = false;  // after a final head: a bodiless message completes on an empty feed
   while (!done) {
-    while (begin < end && !done) {
+    while ((begin < end || feed_again) && !done) {
+      feed_again = false;
       spans.clear();
       const auto fed = parser.feed(std::string_view(buffer.data() + begin, end - begin), spans);
       begin += fed.consumed;
@@ -228,6 +231,7 @@ asio::awaitable<void> Exchange::relay_response() {
                                                                 session_.scratch_head_);
           if (client_framing == http::BodyFraming::until_close) result_.keep_client = false;
           head_pending = true;
+          feed_again = true;
           break;
         }
         case http::ParseStop::message_complete:

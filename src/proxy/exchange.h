@@ -11,6 +11,7 @@
 #include <asio/awaitable.hpp>
 
 #include "base/cause.h"
+#include "http/message.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/watchdog.h"

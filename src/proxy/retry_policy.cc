@@ -61,6 +61,10 @@ constexpr RetryDecision give_up(std::string_view reason) {
 
 }  // namespace
 
+bool replayable_on_reused_connection(const RetryInput& input) {
+  return replayable_after_reused_failure(input);
+}
+
 RetryDecision decide_retry(const RetryInput& in) {
   // Once response bytes arrived the client may already be seeing them; nothing is replayed.
   if (in.response_bytes_received) return give_up("response_started");

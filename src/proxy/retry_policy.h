@@ -36,6 +36,13 @@ struct RetryDecision {
 
 RetryDecision decide_retry(const RetryInput& input);
 
+// Whether a failure of this request on a reused connection before any response byte would be
+// retried on a fresh connection (the body, the method or idempotency key, and the route's
+// RetryNonIdempotent mode; cause and counters are ignored). Pass it to
+// HostPool::checkout_idle(request_replayable): a request that cannot be replayed gets the
+// stricter non_replayable_limit, so a wrong idle-limit guess costs a fresh connect, not a 502.
+bool replayable_on_reused_connection(const RetryInput& input);
+
 // Caps retries to a fraction of requests (Envoy's retry budget, Finagle's RetryBudget):
 // a retry is allowed while retries in the last window <= max(min_per_second, ratio * requests).
 class RetryBudget {

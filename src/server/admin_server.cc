@@ -1,6 +1,6 @@
 #include "server/admin_server.h"
 
-#include <asio/as_tuple.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/steady_timer.hpp>
@@ -29,7 +29,7 @@ void AdminServer::stop() {
 }
 
 asio::awaitable<void> AdminServer::accept_loop() {
-  const auto use_tuple = asio::as_tuple(asio::use_awaitable);
+  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
     if (ec) {
@@ -43,7 +43,7 @@ asio::awaitable<void> AdminServer::accept_loop() {
 }
 
 asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
-  const auto use_tuple = asio::as_tuple(asio::use_awaitable);
+  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   http::RequestParser parser(http::ParserLimits{});
   std::vector<std::string_view> body;
   char buffer[8192];

@@ -1,6 +1,6 @@
 #include "server/worker.h"
 
-#include <asio/as_tuple.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -66,7 +66,7 @@ void Worker::start_flush_timer() {
 }
 
 asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor) {
-  const auto use_tuple = asio::as_tuple(asio::use_awaitable);
+  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {

@@ -119,7 +119,17 @@ void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
 }
 
 // Invariant: every idle connection (and the sentinel) has exactly one pending wait armed here.
+// Race window: Asio's epoll reactor is edge-triggered and never performs a wait speculatively,
+// so a FIN or bytes that arrived while the connection was busy (their edge already consumed by
+// the exchange's reads) would never wake a wait armed now. Hence the peek first. Peek and arm
+// run in one handler on the pool's only thread, so an edge arriving after the peek is handled
+// by the reactor only once the wait is queued. If the peek finds the socket closed or dirty,
+// the connection is evicted at once and `conn` is gone when this returns.
 void HostPool::arm_idle_watch(UpstreamConnection& conn) {
+  if (IdleSocketState state = peek(conn); state != IdleSocketState::quiet) {
+    impl_->core.on_idle_event(conn.id(), state);
+    return;
+  }
   const uint64_t generation = ++conn.watch_generation_;
   conn.socket_.async_wait(asio::ip::tcp::socket::wait_read,
                           [weak = weak_from_this(), id = conn.id(), generation](std::error_code ec) {
@@ -134,11 +144,11 @@ void HostPool::on_idle_watch(uint64_t id, uint64_t generation) {
   UpstreamConnection* conn = impl_->core.find_idle(id);
   if (conn == nullptr || conn->watch_generation_ != generation) return;
   IdleSocketState state = peek(*conn);
-  if (state == IdleSocketState::quiet) {  // spurious readiness: keep watching
-    arm_idle_watch(*conn);
-    return;
+  if (state == IdleSocketState::quiet) {
+    arm_idle_watch(*conn);  // spurious readiness: keep watching
+  } else {
+    impl_->core.on_idle_event(id, state);
   }
-  impl_->core.on_idle_event(id, state);
   rearm_expiry_timer();
 }
 

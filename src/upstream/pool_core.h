@@ -60,7 +60,10 @@ class PoolCore {
     ++counters_.opened;
     consecutive_connect_failures_ = 0;
     ejected_until_.reset();
-    transition(Entry{.id = id, .created = created}, ConnState::busy);
+    Entry entry;
+    entry.id = id;
+    entry.created = created;
+    transition(std::move(entry), ConnState::busy);
   }
 
   // --- checkout ---------------------------------------------------------------------------
@@ -72,11 +75,12 @@ class PoolCore {
   std::optional<Checkout> checkout(bool request_replayable, Probe&& probe) {
     expire();
     const TimePoint now = clock_.now();
-    const Millis limit = request_replayable
-                             ? estimator_.effective_limit()
-                             : std::min(estimator_.effective_limit(),
-                                        estimator_.non_replayable_limit());
     while (!idle_.empty()) {
+      // Re-read every round: a failed probe just taught the estimator a (shorter) limit.
+      const Millis limit = request_replayable
+                               ? estimator_.effective_limit()
+                               : std::min(estimator_.effective_limit(),
+                                          estimator_.non_replayable_limit());
       // idle_.back() is the youngest: if it is too old for this request, all of them are.
       const Millis age = idle_age(idle_.back(), now);
       if (age >= limit) return std::nullopt;
@@ -126,7 +130,9 @@ class PoolCore {
   // Closed by its holder (lease destroyed without release, or discard()).
   void discard(uint64_t id, std::unique_ptr<Conn> conn) {
     busy_.erase(id);
-    Entry entry{.id = id, .conn = std::move(conn)};
+    Entry entry;
+    entry.id = id;
+    entry.conn = std::move(conn);
     transition(std::move(entry), ConnState::closed, EvictReason::not_reusable);
   }
 
@@ -328,6 +334,7 @@ class PoolCore {
   // All entries are busy: conn null (owned by a lease), keyed by id.
   std::unordered_map<uint64_t, Entry> busy_;
   // At most one; idle past the limit, never checked out; watched like any idle connection.
+  // Not counted in idle_ (nor against max_idle): at most one socket beyond max_idle per host.
   std::optional<Entry> sentinel_;
   // Connects in flight: counted for active_requests(), no entry yet.
   uint32_t connecting_ = 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -25,8 +26,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::string tail(std::string text, size_t max) {
+  if (text.size() > max) text = "..." + text.substr(text.size() - max);
+  return text;
+}
+
+}  // namespace
+
 std::string find_in_path(const std::string& program) {
-  if (program.find('/') != std::string::npos) return program;
+  if (program.find('/') != std::string::npos) {
+    return ::access(program.c_str(), X_OK) == 0 ? program : std::string();
+  }
   const char* path = std::getenv("PATH");
   std::string_view dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
   while (!dirs.empty()) {
@@ -36,15 +46,8 @@ std::string find_in_path(const std::string& program) {
     std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + program;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
-  return program;  // execve reports ENOENT
+  return {};
 }
-
-std::string tail(std::string text, size_t max) {
-  if (text.size() > max) text = "..." + text.substr(text.size() - max);
-  return text;
-}
-
-}  // namespace
 
 std::string describe_wait_status(std::optional<int> status) {
   if (!status) return "running";
@@ -52,7 +55,8 @@ std::string describe_wait_status(std::optional<int> status) {
   if (WIFSIGNALED(*status)) {
     int sig = WTERMSIG(*status);
     const char* name = ::sigabbrev_np(sig);
-    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
+    return "killed by signal " + std::to_string(sig) +
+           (name ? std::string(" (SIG") + name + ")" : "");
   }
   return "wait status " + std::to_string(*status);
 }
@@ -79,6 +83,7 @@ ChildProcess::ChildProcess(ChildOptions options) : options_(std::move(options)) 
 
   std::vector<std::string> args = options_.argv;
   std::string program = find_in_path(args[0]);
+  if (program.empty()) program = args[0];  // execve reports ENOENT
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -182,8 +187,12 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   }
 }
 
-std::string ChildProcess::stdout_text() const { return read_text_file(stdout_path_); }
-std::string ChildProcess::stderr_text() const { return read_text_file(stderr_path_); }
+std::string ChildProcess::stdout_text() const {
+  return read_text_file(stdout_path_);
+}
+std::string ChildProcess::stderr_text() const {
+  return read_text_file(stderr_path_);
+}
 
 std::string ChildProcess::describe() {
   auto status = wait_exit(std::chrono::milliseconds(0));
@@ -208,6 +217,26 @@ bool wait_for_port(int port, std::chrono::milliseconds timeout, ChildProcess* ch
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+StartedServer start_on_free_port(const std::function<ChildOptions(int port)>& prepare,
+                                 std::chrono::milliseconds timeout,
+                                 const std::function<bool(ChildProcess&, int port)>& ready,
+                                 const std::function<std::string()>& diagnostics, int attempts) {
+  std::string last_failure;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    int port = free_port();
+    auto child = std::make_unique<ChildProcess>(prepare(port));
+    bool ok = ready ? ready(*child, port) : wait_for_port(port, timeout, child.get());
+    if (ok && child->running()) return StartedServer{std::move(child), port};
+    child->terminate(SIGKILL);
+    child->wait_exit(std::chrono::seconds(5));
+    std::string extra = diagnostics ? diagnostics() : std::string();
+    last_failure = child->describe() + (extra.empty() ? "" : "; log: " + tail(extra, 2000));
+    bool in_use = (child->stderr_text() + extra).find("in use") != std::string::npos;
+    if (!in_use) break;
+  }
+  throw std::runtime_error("could not start server: " + last_failure);
 }
 
 }  // namespace needle::test

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,9 +18,9 @@ namespace needle::test {
 struct ChildOptions {
   std::vector<std::string> argv;  // argv[0] without a '/' is looked up in $PATH
   std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) environ
-  std::filesystem::path output_dir;  // <name>.stdout and <name>.stderr are written here
-  std::string name = "child";        // for file names and messages
-  std::filesystem::path cwd;         // empty: the test's working directory
+  std::filesystem::path output_dir;            // <name>.stdout and <name>.stderr are written here
+  std::string name = "child";                  // for file names and messages
+  std::filesystem::path cwd;                   // empty: the test's working directory
   std::chrono::milliseconds kill_grace{2000};  // destructor: SIGTERM, this long, then SIGKILL
 };
 
@@ -58,11 +60,30 @@ class ChildProcess {
   std::optional<int> status_;
 };
 
+// The program's path: as given if it has a '/', else the first executable in $PATH; "" if none.
+std::string find_in_path(const std::string& program);
+
 // "exited with status N" / "killed by signal N (SIGTERM)" / "running".
 std::string describe_wait_status(std::optional<int> status);
 
 // Connects to 127.0.0.1:port until it accepts or timeout passes. If child is given, gives up
 // as soon as the child has exited. Returns true when the port accepted a connection.
 bool wait_for_port(int port, std::chrono::milliseconds timeout, ChildProcess* child = nullptr);
+
+// A server started on a port picked with free_port().
+struct StartedServer {
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+};
+
+// Starts prepare(port)'s child and waits until ready(child, port) (default: the port accepts)
+// or timeout. If the child exits first complaining (stderr or diagnostics()) that the address
+// is in use, it retries on a fresh port, up to `attempts` times. Throws std::runtime_error
+// with the child's output when it cannot be started.
+StartedServer start_on_free_port(const std::function<ChildOptions(int port)>& prepare,
+                                 std::chrono::milliseconds timeout,
+                                 const std::function<bool(ChildProcess&, int port)>& ready = {},
+                                 const std::function<std::string()>& diagnostics = {},
+                                 int attempts = 3);
 
 }  // namespace needle::test

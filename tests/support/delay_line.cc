@@ -133,10 +133,10 @@ void DelayLine::run() {
       }
       if (to.connecting) return;
       if (item.kind == Item::Kind::rst) {
+        ++resets_;  // before the RST, so a test that saw it also sees the count
         reset_and_close(to.fd);
         to.fd = -1;
         to.read_done = true;
-        ++resets_;
         from.queue.clear();
         from.queued = 0;
         to.queue.clear();
@@ -149,8 +149,8 @@ void DelayLine::run() {
         from.queue.pop_front();
         continue;
       }
-      ssize_t n = ::send(to.fd, item.bytes.data() + item.at, item.bytes.size() - item.at,
-                         MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(to.fd, item.bytes.data() + item.at, item.bytes.size() - item.at, MSG_NOSIGNAL);
       if (n > 0) {
         item.at += static_cast<size_t>(n);
         from.queued -= static_cast<size_t>(n);
@@ -184,17 +184,12 @@ void DelayLine::run() {
         short events = 0;
         if (!s.read_done && !s.connecting && s.queued < options_.max_buffered) events |= POLLIN;
         if (s.connecting || s.blocked) events |= POLLOUT;
-        fds.push_back({s.fd, events, 0});
+        // Nothing to wait for on this side: leave it out (a negative fd is ignored), so a
+        // lingering POLLHUP cannot spin the loop.
+        fds.push_back({events ? s.fd : -1, events, 0});
         owners.emplace_back(&p, i);
         if (!other.queue.empty() && !s.blocked && !s.connecting) {
           auto due = other.queue.front().due;
-          if (!deadline || due < *deadline) deadline = due;
-        }
-      }
-      // An RST queued for a side that is already closed must still be timed.
-      for (int i = 0; i < 2; ++i) {
-        if (p.side[1 - i].fd >= 0 && !p.side[i].queue.empty() && p.side[i].fd < 0) {
-          auto due = p.side[i].queue.front().due;
           if (!deadline || due < *deadline) deadline = due;
         }
       }
@@ -230,8 +225,8 @@ void DelayLine::run() {
         while (s.queued < options_.max_buffered) {
           ssize_t r = ::recv(s.fd, buf, sizeof buf, 0);
           if (r > 0) {
-            s.queue.push_back({Item::Kind::data, Clock::now() + delay,
-                               std::string(buf, static_cast<size_t>(r))});
+            s.queue.push_back(
+                {Item::Kind::data, Clock::now() + delay, std::string(buf, static_cast<size_t>(r))});
             s.queued += static_cast<size_t>(r);
             continue;
           }
@@ -284,8 +279,7 @@ void DelayLine::run() {
       // A side whose counterpart is gone and has nothing left to deliver is closed too.
       for (int i = 0; i < 2; ++i) {
         Pair::Side& s = pp->side[i];
-        if (s.fd >= 0 && pp->side[1 - i].fd < 0 && pp->side[1 - i].queue.empty() &&
-            s.read_done) {
+        if (s.fd >= 0 && pp->side[1 - i].fd < 0 && pp->side[1 - i].queue.empty() && s.read_done) {
           ::close(s.fd);
           s.fd = -1;
         }

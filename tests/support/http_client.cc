@@ -10,10 +10,10 @@
 
 #include <llhttp.h>
 
+#include <strings.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <strings.h>
 
 namespace needle::test {
 namespace {
@@ -36,10 +36,11 @@ struct ParseContext {
   bool complete = false;
   std::string field;
   std::string value;
-  bool in_value = false;
 };
 
-ParseContext& context(llhttp_t* p) { return *static_cast<ParseContext*>(p->data); }
+ParseContext& context(llhttp_t* p) {
+  return *static_cast<ParseContext*>(p->data);
+}
 
 int on_status(llhttp_t* p, const char* at, size_t len) {
   context(p).response->reason.append(at, len);
@@ -115,31 +116,47 @@ std::vector<std::string> Headers::all(std::string_view name) const {
 
 const char* to_string(ClientError error) {
   switch (error) {
-    case ClientError::none: return "none";
-    case ClientError::connect_failed: return "connect_failed";
-    case ClientError::timeout: return "timeout";
-    case ClientError::reset: return "reset";
-    case ClientError::eof: return "eof";
-    case ClientError::incomplete: return "incomplete";
-    case ClientError::parse_error: return "parse_error";
-    case ClientError::not_connected: return "not_connected";
+    case ClientError::none:
+      return "none";
+    case ClientError::connect_failed:
+      return "connect_failed";
+    case ClientError::timeout:
+      return "timeout";
+    case ClientError::reset:
+      return "reset";
+    case ClientError::eof:
+      return "eof";
+    case ClientError::incomplete:
+      return "incomplete";
+    case ClientError::parse_error:
+      return "parse_error";
+    case ClientError::not_connected:
+      return "not_connected";
   }
   return "?";
 }
 
 const char* to_string(PeerClose state) {
   switch (state) {
-    case PeerClose::still_open: return "still_open";
-    case PeerClose::eof: return "eof";
-    case PeerClose::reset: return "reset";
-    case PeerClose::sent_data: return "sent_data";
+    case PeerClose::still_open:
+      return "still_open";
+    case PeerClose::eof:
+      return "eof";
+    case PeerClose::reset:
+      return "reset";
+    case PeerClose::sent_data:
+      return "sent_data";
   }
   return "?";
 }
 
-HttpClient::~HttpClient() { close(); }
+HttpClient::~HttpClient() {
+  close();
+}
 
-HttpClient::HttpClient(HttpClient&& other) noexcept { *this = std::move(other); }
+HttpClient::HttpClient(HttpClient&& other) noexcept {
+  *this = std::move(other);
+}
 
 HttpClient& HttpClient::operator=(HttpClient&& other) noexcept {
   if (this != &other) {
@@ -280,7 +297,7 @@ std::optional<Response> HttpClient::read_response(std::chrono::milliseconds time
   }
   auto deadline = Clock::now() + timeout;
   Response response;
-  ParseContext ctx{&response, head_request};
+  ParseContext ctx{&response, head_request, false, {}, {}};
   llhttp_t parser;
   llhttp_init(&parser, HTTP_RESPONSE, &settings());
   parser.data = &ctx;

@@ -33,11 +33,11 @@ struct Response {
   int http_major = 1;
   int http_minor = 1;
   Headers headers;
-  std::string body;          // decoded (chunked framing removed)
-  std::string raw;           // exactly the bytes of this response as received
-  bool chunked = false;      // framed with Transfer-Encoding: chunked
+  std::string body;              // decoded (chunked framing removed)
+  std::string raw;               // exactly the bytes of this response as received
+  bool chunked = false;          // framed with Transfer-Encoding: chunked
   bool close_delimited = false;  // the body ended at the peer's EOF
-  bool keep_alive = false;   // llhttp_should_keep_alive: the connection may carry another
+  bool keep_alive = false;       // llhttp_should_keep_alive: the connection may carry another
 };
 
 // Why a call failed. timeout and reset are the ones fault tests tell apart.
@@ -87,10 +87,10 @@ class HttpClient {
 
   // Sends "METHOD path HTTP/1.1" with Host, Content-Length for a body, the given headers,
   // then reads the response (HEAD handled).
-  std::optional<Response> request(std::string_view method, std::string_view path,
-                                  std::string_view body = {},
-                                  const std::vector<std::pair<std::string, std::string>>& headers = {},
-                                  std::chrono::milliseconds timeout = 5s);
+  std::optional<Response> request(
+      std::string_view method, std::string_view path, std::string_view body = {},
+      const std::vector<std::pair<std::string, std::string>>& headers = {},
+      std::chrono::milliseconds timeout = 5s);
   std::optional<Response> get(std::string_view path,
                               const std::vector<std::pair<std::string, std::string>>& headers = {},
                               std::chrono::milliseconds timeout = 5s) {
@@ -131,9 +131,9 @@ class HttpClient {
 std::optional<Response> get(int port, std::string_view path,
                             const std::vector<std::pair<std::string, std::string>>& headers = {},
                             std::chrono::milliseconds timeout = 5s);
-std::optional<Response> request(int port, std::string_view method, std::string_view path,
-                                std::string_view body = {},
-                                const std::vector<std::pair<std::string, std::string>>& headers = {},
-                                std::chrono::milliseconds timeout = 5s);
+std::optional<Response> request(
+    int port, std::string_view method, std::string_view path, std::string_view body = {},
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    std::chrono::milliseconds timeout = 5s);
 
 }  // namespace needle::test

@@ -28,21 +28,36 @@ constexpr size_t kMaxBufferedInput = 4 << 20;  // stop reading a connection past
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -59,13 +74,14 @@ bool response_has_body(std::string_view method, int status) {
 
 std::string serialize(const ScriptedStep& step, const ReceivedRequest& req, bool request_close) {
   const std::string& body = step.echo_request_body ? req.body : step.body;
-  std::string out = "HTTP/1.1 " + std::to_string(step.status) + " " +
-                    reason_phrase(step.status) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(step.status) + " " + reason_phrase(step.status) + "\r\n";
   for (const auto& [k, v] : step.headers) out += k + ": " + v + "\r\n";
-  if (step.keep_alive_hint) out += "Keep-Alive: timeout=" + std::to_string(*step.keep_alive_hint) + "\r\n";
+  if (step.keep_alive_hint)
+    out += "Keep-Alive: timeout=" + std::to_string(*step.keep_alive_hint) + "\r\n";
   if (step.connection_close || request_close) out += "Connection: close\r\n";
-  bool framed = has_header(step.headers, "content-length") ||
-                has_header(step.headers, "transfer-encoding");
+  bool framed =
+      has_header(step.headers, "content-length") || has_header(step.headers, "transfer-encoding");
   bool with_body = response_has_body(req.method, step.status);
   if (step.chunked) {
     if (!framed) out += "Transfer-Encoding: chunked\r\n";
@@ -100,7 +116,9 @@ struct RequestParse {
   bool keep_alive = true;
 };
 
-RequestParse& parse_state(llhttp_t* p) { return *static_cast<RequestParse*>(p->data); }
+RequestParse& parse_state(llhttp_t* p) {
+  return *static_cast<RequestParse*>(p->data);
+}
 
 const llhttp_settings_t& request_settings() {
   static const llhttp_settings_t s = [] {
@@ -219,7 +237,7 @@ struct ScriptedUpstream::Connection {
   bool peer_eof = false;
   Clock::time_point idle_since;  // end of the last response write, or accept
   Clock::time_point delay_until;
-  ScriptedStep pending;          // the step waiting for delay_until
+  ScriptedStep pending;  // the step waiting for delay_until
   ReceivedRequest pending_request;
   bool pending_request_close = false;
   std::string out;
@@ -320,7 +338,9 @@ bool ScriptedUpstream::wait_for_idle_closes(size_t n, std::chrono::milliseconds 
   return changed_.wait_for(lock, timeout, [&] { return idle_closes_ >= n; });
 }
 
-void ScriptedUpstream::notify() { changed_.notify_all(); }
+void ScriptedUpstream::notify() {
+  changed_.notify_all();
+}
 
 void ScriptedUpstream::run() {
   std::vector<std::unique_ptr<Connection>> conns;
@@ -362,7 +382,8 @@ void ScriptedUpstream::run() {
       Connection& c = *conns[i];
       short re = fds[i + 2].revents;
       if (re & POLLOUT) on_writable(c);
-      if (c.state != Connection::State::closed && (re & (POLLIN | POLLHUP | POLLERR))) on_readable(c);
+      if (c.state != Connection::State::closed && (re & (POLLIN | POLLHUP | POLLERR)))
+        on_readable(c);
     }
     if (fds[1].revents & POLLIN) {
       // accept after the connections: new ones are not in fds yet.
@@ -398,10 +419,11 @@ void ScriptedUpstream::run() {
         act(c, step);
       } else if (c.idle() && c.script.idle_close_after &&
                  now >= c.idle_since + *c.script.idle_close_after) {
+        {
+          std::lock_guard lock(mutex_);
+          ++idle_closes_;  // counted before the close, so whoever saw it sees the count
+        }
         close_connection(c, c.script.idle_close_how);
-        std::lock_guard lock(mutex_);
-        ++idle_closes_;
-        notify();
       }
     }
     conns.erase(std::remove_if(conns.begin(), conns.end(),
@@ -432,7 +454,8 @@ void ScriptedUpstream::on_readable(Connection& c) {
   }
   if (c.state == Connection::State::reading) process_input(c);
   // A client that closed its side while we had nothing left to send: done.
-  if (c.peer_eof && (c.state == Connection::State::reading || c.state == Connection::State::holding)) {
+  if (c.peer_eof &&
+      (c.state == Connection::State::reading || c.state == Connection::State::holding)) {
     close_connection(c, CloseHow::fin);
   }
 }
@@ -557,6 +580,11 @@ void ScriptedUpstream::on_writable(Connection& c) {
 
 void ScriptedUpstream::close_connection(Connection& c, CloseHow how) {
   if (c.state == Connection::State::closed) return;
+  {
+    std::lock_guard lock(mutex_);
+    --open_;
+  }
+  notify();
   if (how == CloseHow::rst) {
     linger lg{1, 0};
     ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -566,9 +594,6 @@ void ScriptedUpstream::close_connection(Connection& c, CloseHow how) {
   ::close(c.fd);
   c.fd = -1;
   c.state = Connection::State::closed;
-  std::lock_guard lock(mutex_);
-  --open_;
-  notify();
 }
 
 }  // namespace needle::test

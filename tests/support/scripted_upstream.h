@@ -38,13 +38,13 @@ struct ScriptedStep {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // sent as given, in order
   std::string body = "ok\n";
-  bool echo_request_body = false;       // the body is the request's body
-  bool chunked = false;                 // Transfer-Encoding: chunked instead of Content-Length
-  size_t chunk_size = 0;                // 0: the whole body in one chunk
-  std::optional<int> keep_alive_hint;   // adds "Keep-Alive: timeout=N"
-  bool connection_close = false;        // adds "Connection: close"; closes after the response
-  CloseHow close_how = CloseHow::fin;   // for close, partial_then_close, garbage, connection_close
-  std::chrono::milliseconds delay{0};   // before the first response byte (respond/partial/garbage)
+  bool echo_request_body = false;      // the body is the request's body
+  bool chunked = false;                // Transfer-Encoding: chunked instead of Content-Length
+  size_t chunk_size = 0;               // 0: the whole body in one chunk
+  std::optional<int> keep_alive_hint;  // adds "Keep-Alive: timeout=N"
+  bool connection_close = false;       // adds "Connection: close"; closes after the response
+  CloseHow close_how = CloseHow::fin;  // for close, partial_then_close, garbage, connection_close
+  std::chrono::milliseconds delay{0};  // before the first response byte (respond/partial/garbage)
   size_t partial_bytes = 0;
   std::string garbage = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
 
@@ -76,9 +76,9 @@ struct ReceivedRequest {
   std::string method;
   std::string target;
   Headers headers;
-  std::string body;        // up to 1 MiB kept
-  size_t body_size = 0;    // all of it
-  std::string head;        // the raw bytes through the blank line that ends the header section
+  std::string body;      // up to 1 MiB kept
+  size_t body_size = 0;  // all of it
+  std::string head;      // the raw bytes through the blank line that ends the header section
   std::chrono::steady_clock::time_point received_at;  // when the request was complete
 };
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Throughput and latency through needle vs nginx and HAProxy (and the upstream directly), on a
+# 12-byte body, with wrk -t1 -c64. Each target is measured REPEAT times in rounds (so drift
+# hits all alike) and the medians are reported, with needle's ratios to the others.
+# Env: DURATION (10s), CONNECTIONS (64), REPEAT (3), WARMUP (2s), PATH_12B (/12b),
+#      NEEDLE_BIN (build/release/src/needle), SERVER_CPUS / WRK_CPUS (taskset lists).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+REPEAT="${REPEAT:-3}"
+WARMUP="${WARMUP:-2s}"
+BODY_PATH="${PATH_12B:-/12b}"
+
+if [[ ! -x "$NEEDLE_BIN" ]]; then
+  echo "needle is not built ($NEEDLE_BIN missing): run scripts/build.sh first" >&2
+  exit 1
+fi
+
+bench_init
+start_nginx_upstream
+start_needle "$UPSTREAM_PORT"
+start_nginx_proxy "$UPSTREAM_PORT"
+start_haproxy "$UPSTREAM_PORT"
+
+targets=(direct needle nginx haproxy)
+declare -A url=(
+  [direct]="http://127.0.0.1:$UPSTREAM_PORT$BODY_PATH"
+  [needle]="http://127.0.0.1:$NEEDLE_PORT$BODY_PATH"
+  [nginx]="http://127.0.0.1:$NGINX_PORT$BODY_PATH"
+  [haproxy]="http://127.0.0.1:$HAPROXY_PORT$BODY_PATH"
+)
+for t in "${targets[@]}"; do check_url "${url[$t]}"; done
+
+log "pinning: servers on cpus '${SERVER_CPUS:-any}', wrk on '${WRK_CPUS:-any}'"
+log "wrk -t1 -c$CONNECTIONS -d$DURATION, $REPEAT rounds, warmup $WARMUP per target"
+declare -A rps p50 p99 errs
+for t in "${targets[@]}"; do run_wrk "${url[$t]}" "$WARMUP" "$CONNECTIONS" >/dev/null; done
+for round in $(seq 1 "$REPEAT"); do
+  for t in "${targets[@]}"; do
+    read -r r a b e < <(run_wrk "${url[$t]}" "$DURATION" "$CONNECTIONS")
+    rps[$t]+="$r "
+    p50[$t]+="$a "
+    p99[$t]+="$b "
+    errs[$t]+="$e "
+    log "round $round $t: $r rps, p50 $a ms, p99 $b ms, errors $e"
+  done
+done
+
+declare -A med_rps
+mkdir -p "$BENCH_ROOT/bench/out"
+report="$BENCH_ROOT/bench/out/throughput-$(date -u +%Y%m%dT%H%M%SZ).txt"
+{
+  echo "needle throughput: 12 B body, wrk -t1 -c$CONNECTIONS -d$DURATION, median of $REPEAT"
+  echo "cpus: servers '${SERVER_CPUS:-any}', wrk '${WRK_CPUS:-any}'; $(nproc) cores"
+  printf '%-8s %12s %10s %10s %8s\n' target rps p50_ms p99_ms errors
+  for t in "${targets[@]}"; do
+    # shellcheck disable=SC2086  # the lists are space-separated numbers
+    med_rps[$t]="$(median ${rps[$t]})"
+    # shellcheck disable=SC2086
+    printf '%-8s %12.0f %10.3f %10.3f %8d\n' "$t" "${med_rps[$t]}" "$(median ${p50[$t]})" \
+      "$(median ${p99[$t]})" "$(median ${errs[$t]})"
+  done
+  echo
+  echo "needle/nginx   rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[nginx]}")"
+  echo "needle/haproxy rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[haproxy]}")"
+  echo "needle/direct  rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[direct]}")"
+} | tee "$report"
+log "report written to $report"

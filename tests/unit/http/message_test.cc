@@ -1,0 +1,56 @@
+#include "http/message.h"
+
+#include <gtest/gtest.h>
+
+namespace needle::http {
+namespace {
+
+TEST(HttpMessage, IequalsIsAsciiCaseInsensitive) {
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_FALSE(iequals("Host", "Hosts"));
+  EXPECT_FALSE(iequals("a-b", "a_b"));
+  EXPECT_FALSE(iequals("\xc3\xa9", "\xc3\x89"));  // no Unicode folding
+}
+
+TEST(HttpMessage, IdempotentMethods) {
+  for (std::string_view m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) {
+    EXPECT_TRUE(is_idempotent_method(m)) << m;
+  }
+  for (std::string_view m : {"POST", "PATCH", "CONNECT", "get", ""}) {
+    EXPECT_FALSE(is_idempotent_method(m)) << m;
+  }
+}
+
+TEST(HeaderList, FindCountRemoveAreCaseInsensitive) {
+  HeaderList h;
+  h.add("Set-Cookie", "a=1");
+  h.add("Host", "example.com");
+  h.add("set-cookie", "b=2");
+  ASSERT_NE(h.find("HOST"), nullptr);
+  EXPECT_EQ(*h.find("host"), "example.com");
+  EXPECT_EQ(*h.find("SET-COOKIE"), "a=1");  // first match
+  EXPECT_EQ(h.find("Missing"), nullptr);
+  EXPECT_EQ(h.count("Set-Cookie"), 2u);
+  h.remove("SET-cookie");
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.items()[0].name, "Host");
+  h.clear();
+  EXPECT_EQ(h.size(), 0u);
+}
+
+TEST(HeaderList, HasTokenAcrossFieldsAndOws) {
+  HeaderList h;
+  h.add("Connection", "keep-alive ,\tUpgrade");
+  h.add("connection", "X-Foo");
+  h.add("X-Other", "close");
+  EXPECT_TRUE(h.has_token("Connection", "upgrade"));
+  EXPECT_TRUE(h.has_token("Connection", "KEEP-ALIVE"));
+  EXPECT_TRUE(h.has_token("CONNECTION", "x-foo"));
+  EXPECT_FALSE(h.has_token("Connection", "close"));  // only in another field
+  EXPECT_FALSE(h.has_token("Connection", "keep"));   // whole tokens only
+  EXPECT_FALSE(h.has_token("Connection", ""));
+}
+
+}  // namespace
+}  // namespace needle::http

@@ -1,0 +1,401 @@
+// HostPool with real loopback sockets: the test plays the upstream with an acceptor on
+// 127.0.0.1:0 and runs the io_context itself.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include "upstream/connection_pool.h"
+
+namespace needle::upstream {
+namespace {
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+
+ReleaseInfo outcome(bool response_complete, bool upstream_keep_alive) {
+  ReleaseInfo info;
+  info.response_complete = response_complete;
+  info.upstream_keep_alive = upstream_keep_alive;
+  return info;
+}
+ReleaseInfo clean() { return outcome(true, true); }
+
+class HostPoolTest : public ::testing::Test {
+ protected:
+  HostPoolTest() : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    settings.idle.learn = false;
+    settings.connect_timeout = 2s;
+  }
+
+  std::shared_ptr<HostPool>& pool() {
+    if (!pool_) pool_ = make_pool(acceptor.local_endpoint().port());
+    return pool_;
+  }
+  std::shared_ptr<HostPool> make_pool(uint16_t port, std::string host = "127.0.0.1") {
+    return HostPool::create(io.get_executor(), config::HostPort{std::move(host), port}, settings,
+                            SteadyClock::instance());
+  }
+
+  // Runs the io_context until `done` or `timeout`; true if done.
+  bool run_until(const std::function<bool()>& done, Duration timeout = 2s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      io.run_one_for(1ms);
+    }
+    return true;
+  }
+  void run_for(Duration d) {
+    auto deadline = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < deadline) io.run_one_for(1ms);
+  }
+
+  ConnectResult connect(HostPool& p) {
+    std::optional<ConnectResult> result;
+    asio::co_spawn(io, p.connect(),
+                   [&](std::exception_ptr, ConnectResult r) { result = std::move(r); });
+    EXPECT_TRUE(run_until([&] { return result.has_value(); }, 10s));
+    return result ? std::move(*result) : ConnectResult{};
+  }
+
+  // A connection through the pool plus the upstream's end of it.
+  struct Pair {
+    ConnectionLease lease;
+    tcp::socket upstream;
+  };
+  Pair connect_pair() {
+    ConnectResult r = connect(*pool());
+    EXPECT_EQ(r.cause, Cause::none) << r.error.message();
+    tcp::socket upstream = acceptor.accept();  // already in the accept queue
+    return {std::move(r.lease), std::move(upstream)};
+  }
+  // Connected, one clean exchange "done", back in the pool as idle.
+  tcp::socket idle_connection(uint64_t* id = nullptr) {
+    Pair p = connect_pair();
+    if (id) *id = p.lease->id();
+    p.lease.release(clean());
+    return std::move(p.upstream);
+  }
+
+  static bool sees_eof(tcp::socket& s) {
+    char byte;
+    std::error_code ec;
+    s.non_blocking(false);
+    s.read_some(asio::buffer(&byte, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+
+  uint64_t evicted(EvictReason r) { return pool()->counters().evicted_for(r); }
+
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  PoolSettings settings;
+  std::shared_ptr<HostPool> pool_;
+};
+
+TEST_F(HostPoolTest, ConnectGivesAFreshLease) {
+  Pair p = connect_pair();
+  ASSERT_TRUE(p.lease);
+  EXPECT_FALSE(p.lease->reused());
+  EXPECT_EQ(pool()->busy_count(), 1u);
+  EXPECT_EQ(pool()->active_requests(), 1u);
+  EXPECT_EQ(pool()->counters().opened, 1u);
+  tcp::no_delay nodelay;
+  p.lease->socket().get_option(nodelay);
+  EXPECT_TRUE(nodelay.value());
+}
+
+TEST_F(HostPoolTest, ConnectsInFlightCountAsActive) {
+  std::optional<ConnectResult> result;
+  asio::co_spawn(io, pool()->connect(),
+                 [&](std::exception_ptr, ConnectResult r) { result = std::move(r); });
+  io.poll();  // started, not finished: the handshake completes in a later reactor round
+  if (!result) {
+    EXPECT_EQ(pool()->active_requests(), 1u);
+  }
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  EXPECT_EQ(pool()->active_requests(), 1u);  // now as a lease
+  result.reset();
+  EXPECT_EQ(pool()->active_requests(), 0u);
+}
+
+TEST_F(HostPoolTest, ReleasedConnectionIsReusedLifo) {
+  Pair a = connect_pair();
+  Pair b = connect_pair();
+  uint64_t a_id = a.lease->id(), b_id = b.lease->id();
+  a.lease.release(clean());
+  b.lease.release(clean());
+  EXPECT_EQ(pool()->idle_count(), 2u);
+  ConnectionLease first = pool()->checkout_idle(true);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->id(), b_id);
+  EXPECT_TRUE(first->reused());
+  EXPECT_EQ(first->requests_done(), 1u);
+  ConnectionLease second = pool()->checkout_idle(true);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id(), a_id);
+  EXPECT_FALSE(pool()->checkout_idle(true));
+  EXPECT_EQ(pool()->counters().reused, 2u);
+}
+
+TEST_F(HostPoolTest, ReusedConnectionCarriesTraffic) {
+  Pair p = connect_pair();
+  p.lease.release(clean());
+  ConnectionLease lease = pool()->checkout_idle(true);
+  ASSERT_TRUE(lease);
+  run_for(5ms);  // the cancelled watch completes with operation_aborted, touching nothing
+  asio::write(p.upstream, asio::buffer("pong", 4));
+  char buf[4];
+  std::error_code ec;
+  asio::read(lease->socket(), asio::buffer(buf), ec);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(std::string_view(buf, 4), "pong");
+  EXPECT_EQ(pool()->busy_count(), 1u);
+}
+
+TEST_F(HostPoolTest, IdleFinEvictsWithinMilliseconds) {
+  tcp::socket upstream = idle_connection();
+  run_for(60ms);
+  auto closed_at = std::chrono::steady_clock::now();
+  upstream.close();
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  auto latency = std::chrono::steady_clock::now() - closed_at;
+  EXPECT_LT(latency, 10ms);
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 1u);
+  ASSERT_TRUE(pool()->estimator().learned());
+  EXPECT_GE(*pool()->estimator().learned(), 60ms);
+  EXPECT_LT(*pool()->estimator().learned(), 60ms + 30ms);
+}
+
+TEST_F(HostPoolTest, IdleRstEvicts) {
+  tcp::socket upstream = idle_connection();
+  upstream.set_option(asio::socket_base::linger(true, 0));
+  upstream.close();  // SO_LINGER 0: RST instead of FIN
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 1u);
+}
+
+TEST_F(HostPoolTest, IdleStrayBytesEvict) {
+  tcp::socket upstream = idle_connection();
+  asio::write(upstream, asio::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  EXPECT_EQ(evicted(EvictReason::stray_bytes_idle), 1u);
+  EXPECT_TRUE(sees_eof(upstream));
+}
+
+TEST_F(HostPoolTest, CheckoutProbeCatchesACloseTheWatchHasNotSeen) {
+  tcp::socket upstream = idle_connection();
+  run_for(20ms);
+  upstream.close();
+  std::this_thread::sleep_for(5ms);  // FIN delivered; the io_context does not run
+  EXPECT_FALSE(pool()->checkout_idle(true));
+  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  run_for(5ms);  // the aborted watch must not count a second eviction
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 0u);
+}
+
+TEST_F(HostPoolTest, WatchCompletionAfterCheckoutTouchesNothing) {
+  uint64_t id = 0;
+  tcp::socket upstream = idle_connection(&id);
+  // Several idle periods without letting any watch run: each arm supersedes the last.
+  for (int i = 0; i < 3; ++i) {
+    ConnectionLease lease = pool()->checkout_idle(true);
+    ASSERT_TRUE(lease);
+    lease.release(clean());
+  }
+  ConnectionLease lease = pool()->checkout_idle(true);
+  ASSERT_TRUE(lease);
+  asio::write(upstream, asio::buffer("x", 1));  // a response byte, now that it is busy
+  run_for(10ms);
+  EXPECT_EQ(pool()->busy_count(), 1u);
+  for (auto& n : pool()->counters().evicted) EXPECT_EQ(n, 0u);
+  lease.release(clean());  // a byte is pending: the fresh watch sees stray bytes at once
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  EXPECT_EQ(evicted(EvictReason::stray_bytes_idle), 1u);
+}
+
+// The epoll reactor is edge-triggered: a FIN whose edge passed while the connection was busy
+// never wakes a wait armed later. Release must look before it watches.
+TEST_F(HostPoolTest, FinThatArrivedWhileBusyEvictsAtRelease) {
+  Pair p = connect_pair();
+  p.upstream.close();
+  run_for(10ms);  // the reactor sees (and consumes) the edge with no operation pending
+  p.lease.release(clean());
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 1u);
+}
+
+TEST_F(HostPoolTest, ExpiryTimerClosesAtTheLimit) {
+  settings.idle.configured = 150ms;  // limit 150 - 100 = 50 ms
+  auto start = std::chrono::steady_clock::now();
+  tcp::socket upstream = idle_connection();
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(elapsed, 50ms);
+  EXPECT_LT(elapsed, 50ms + 40ms);
+  EXPECT_EQ(evicted(EvictReason::idle_limit), 1u);
+  EXPECT_TRUE(sees_eof(upstream));
+}
+
+TEST_F(HostPoolTest, HintShortensTheLimit) {
+  Pair p = connect_pair();
+  ReleaseInfo info = clean();
+  info.keep_alive_hint = 1s;
+  p.lease.release(info);
+  EXPECT_EQ(pool()->estimator().hint(), 1s);
+  EXPECT_EQ(pool()->estimator().effective_limit(), 900ms);
+  EXPECT_EQ(pool()->estimator().source(), IdleLimitSource::hint);
+}
+
+TEST_F(HostPoolTest, LeaseDestroyedWithoutReleaseCloses) {
+  Pair p = connect_pair();
+  p.lease = ConnectionLease();  // move-assign drops the held connection
+  EXPECT_EQ(pool()->busy_count(), 0u);
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  EXPECT_EQ(evicted(EvictReason::not_reusable), 1u);
+  EXPECT_TRUE(sees_eof(p.upstream));
+  {
+    Pair q = connect_pair();
+    tcp::socket upstream = std::move(q.upstream);
+    q.lease.connection();  // (in use)
+  }
+  EXPECT_EQ(evicted(EvictReason::not_reusable), 2u);
+}
+
+TEST_F(HostPoolTest, NotReusableResponseCloses) {
+  Pair p = connect_pair();
+  p.lease.release(outcome(true, false));
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  EXPECT_TRUE(sees_eof(p.upstream));
+}
+
+TEST_F(HostPoolTest, DrainClosesIdleAndLaterReleases) {
+  tcp::socket idle_upstream = idle_connection();
+  Pair busy = connect_pair();
+  pool()->drain();
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  EXPECT_TRUE(sees_eof(idle_upstream));
+  busy.lease.release(clean());
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  EXPECT_EQ(evicted(EvictReason::draining), 2u);
+}
+
+TEST_F(HostPoolTest, DestroyingThePoolClosesIdleSockets) {
+  settings.idle.configured = 10s;
+  tcp::socket upstream = idle_connection();
+  pool_.reset();
+  run_for(10ms);  // aborted watch and timer handlers find the pool gone
+  EXPECT_TRUE(sees_eof(upstream));
+}
+
+TEST_F(HostPoolTest, LeaseKeepsThePoolAlive) {
+  Pair p = connect_pair();
+  std::weak_ptr<HostPool> weak = pool_;
+  pool_.reset();
+  EXPECT_FALSE(weak.expired());
+  p.lease.release(clean());  // the last owner: the pool goes, closing the connection
+  EXPECT_TRUE(weak.expired());
+  run_for(5ms);
+  EXPECT_TRUE(sees_eof(p.upstream));
+}
+
+TEST_F(HostPoolTest, ConnectRefused) {
+  uint16_t port;
+  {
+    tcp::acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = closed.local_endpoint().port();
+  }
+  auto p = make_pool(port);
+  ConnectResult r = connect(*p);
+  EXPECT_FALSE(r.lease);
+  EXPECT_EQ(r.cause, Cause::connect_refused);
+  EXPECT_EQ(r.error, asio::error::connection_refused);
+  EXPECT_EQ(p->counters().connect_failures, 1u);
+  EXPECT_EQ(p->active_requests(), 0u);
+}
+
+TEST_F(HostPoolTest, ConsecutiveConnectFailuresEject) {
+  settings.eject_after_connect_failures = 2;
+  uint16_t port;
+  {
+    tcp::acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = closed.local_endpoint().port();
+  }
+  auto p = make_pool(port);
+  connect(*p);
+  EXPECT_FALSE(p->ejected());
+  connect(*p);
+  EXPECT_TRUE(p->ejected());
+}
+
+// Loopback never drops a SYN on its own, but a listener with backlog 0 whose accept queue is
+// full does (tcp_abort_on_overflow = 0, the default): the connect stays in SYN retransmission.
+TEST_F(HostPoolTest, ConnectTimeout) {
+  tcp::acceptor full(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  full.listen(0);
+  const uint16_t port = full.local_endpoint().port();
+  std::vector<int> fillers;
+  for (int i = 0; i < 2; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(5ms);
+  settings.connect_timeout = 100ms;
+  auto p = make_pool(port);
+  auto start = std::chrono::steady_clock::now();
+  ConnectResult r = connect(*p);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.cause, Cause::connect_timeout);
+  EXPECT_EQ(r.error, asio::error::timed_out);
+  EXPECT_GE(elapsed, 100ms);
+  EXPECT_LT(elapsed, 300ms);
+  EXPECT_EQ(p->active_requests(), 0u);
+  for (int fd : fillers) ::close(fd);
+}
+
+TEST_F(HostPoolTest, ConnectByNameResolves) {
+  auto p = make_pool(acceptor.local_endpoint().port(), "localhost");
+  ConnectResult r = connect(*p);
+  // localhost may resolve to ::1 first; the acceptor is IPv4 only, so the range connect must
+  // fall through to 127.0.0.1.
+  EXPECT_EQ(r.cause, Cause::none) << r.error.message();
+  EXPECT_TRUE(r.lease);
+}
+
+TEST_F(HostPoolTest, UnresolvableNameIsResolveFailed) {
+  settings.connect_timeout = 2s;
+  auto p = make_pool(80, "no-such-host.invalid");
+  ConnectResult r = connect(*p);
+  EXPECT_EQ(r.cause, Cause::resolve_failed);
+  EXPECT_FALSE(r.lease);
+}
+
+TEST_F(HostPoolTest, NonReplayableRequestsDoNotReuseOnAGuess) {
+  tcp::socket upstream = idle_connection();
+  run_for(20ms);
+  EXPECT_FALSE(pool()->checkout_idle(false));  // nothing proven yet
+  EXPECT_EQ(pool()->idle_count(), 1u);         // kept for replayable requests
+  ConnectionLease lease = pool()->checkout_idle(true);
+  ASSERT_TRUE(lease);
+}
+
+}  // namespace
+}  // namespace needle::upstream
