@@ -33,12 +33,14 @@ int main(int argc, char** argv) {
   unsigned workers = 0;
   std::string admin;
   std::string log_level = "info";
+  std::string access_log;
   auto* run = app.add_subcommand("run", "run the proxy");
   run->add_option("-c,--config", config_path, "TOML config file");
   run->add_option("--listen", listen, "quick mode: listen address, e.g. 127.0.0.1:8080");
   run->add_option("--upstream", upstreams, "quick mode: upstream HOST:PORT (repeatable)");
   run->add_option("--workers", workers, "quick mode: worker threads (default: cores)");
   run->add_option("--admin", admin, "quick mode: admin address (default 127.0.0.1:9901, or off)");
+  run->add_option("--access-log", access_log, "access log: stdout, off or a file (overrides config)");
   run->add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
     loaded = needle::config::quick_config(listen, upstreams, workers, admin);
   }
   if (!loaded.config) return print_errors(loaded.errors);
+  if (!access_log.empty()) loaded.config->server.access_log = access_log;
   auto config = std::make_shared<const needle::config::Config>(std::move(*loaded.config));
   needle::server::Server server(config, config_path);
   return server.run();

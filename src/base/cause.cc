@@ -22,6 +22,7 @@ std::string_view cause_name(Cause cause) {
     case Cause::retry_budget_exhausted: return "retry_budget_exhausted";
     case Cause::upstream_write_failed: return "upstream_write_failed";
     case Cause::draining: return "draining";
+    case Cause::upstream_5xx: return "upstream_5xx";
   }
   return "unknown";
 }

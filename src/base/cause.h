@@ -26,6 +26,7 @@ enum class Cause : uint8_t {
   retry_budget_exhausted,             // a retry was warranted but the budget said no
   upstream_write_failed,              // error while sending the request (after retries)
   draining,                           // refused because the server is shutting down
+  upstream_5xx,                       // the upstream itself answered 5xx; needle relayed it
 };
 
 std::string_view cause_name(Cause cause);

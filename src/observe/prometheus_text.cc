@@ -157,7 +157,7 @@ void render_requests(Exposition& x, const MetricsShard& m) {
              e.value);
   }
   x.family("needle_responses_5xx_total", "counter",
-           "Responses with status >= 500, by the request's final cause (none: the upstream sent "
+           "Responses with status >= 500, by the request's final cause (upstream_5xx: the upstream sent "
            "the 5xx).");
   for (const auto& e : m.responses_5xx().entries()) {
     x.sample("needle_responses_5xx_total", {{"cause", e.labels[0]}}, e.value);

@@ -436,6 +436,8 @@ asio::awaitable<void> DownstreamSession::linger_close() {
 
 void DownstreamSession::finish_record(observe::RequestRecord& record) {
   record.duration = worker_.clock.now() - record.start;
+  // Every 5xx says why: one that the upstream sent itself is marked as such.
+  if (record.status >= 500 && record.cause == Cause::none) record.cause = Cause::upstream_5xx;
   record.bytes_in = body_bytes_in_;
   record.worker = worker_.index;
   if (worker_.observer) worker_.observer->on_request_done(record);
