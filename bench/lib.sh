@@ -193,7 +193,7 @@ start_needle() {
   NEEDLE_ADMIN_PORT="$(free_port)"
   local cmd=("$NEEDLE_BIN" run --listen "127.0.0.1:$NEEDLE_PORT"
              --upstream "127.0.0.1:$upstream_port" --workers 1
-             --admin "127.0.0.1:$NEEDLE_ADMIN_PORT")
+             --admin "127.0.0.1:$NEEDLE_ADMIN_PORT" --access-log off)
   if [[ -n "$SERVER_CPUS" ]]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
   "${cmd[@]}" >/dev/null 2>"$BENCH_TMP/needle.log" &
   LAST_PID=$!

@@ -178,6 +178,7 @@ void ParserCore::reset() {
   head_bytes_ = start_line_bytes_ = trailer_bytes_ = 0;
   body_bytes_ = 0;
   in_field_ = false;
+  prev_feed_last_ = 0;
   scan_state_ = ScanState::leading;
   scan_pending_cr_ = false;
   start_line_spaces_ = 0;
@@ -223,6 +224,7 @@ FeedResult ParserCore::feed(std::string_view data, std::vector<std::string_view>
   if (in_head) len = std::min(len, limits_.max_header_bytes - head_bytes_);
 
   body_out_ = &body;
+  feed_begin_ = begin;
   paused_at_ = ParseStop::need_more;
   const llhttp_errno_t err = llhttp_execute(&parser_, begin, len);
   body_out_ = nullptr;
@@ -232,6 +234,7 @@ FeedResult ParserCore::feed(std::string_view data, std::vector<std::string_view>
     const char* pos = llhttp_get_error_pos(&parser_);
     if (pos >= begin && pos <= begin + len) consumed = static_cast<size_t>(pos - begin);
   }
+  if (consumed > 0) prev_feed_last_ = begin[consumed - 1];
   if (in_head) {
     head_bytes_ += consumed;
     // On an llhttp error include the offending byte: a bare LF is then reported as such.
@@ -381,6 +384,11 @@ void ParserCore::set_llhttp_error(llhttp_errno_t err) {
     case HPE_PAUSED_UPGRADE:
       fail(status, "unsupported_upgrade");
       break;
+    case HPE_PAUSED_H2_UPGRADE:
+      // "PRI * HTTP/2.0" + "SM": the HTTP/2 connection preface (RFC 9113 3.4) on an HTTP/1.1
+      // port, answered like any HTTP/2.0 request line (corpus: requests/172-http2-preface).
+      fail(505, "http_version_not_supported");
+      break;
     default:
       fail(status, "malformed_message");
       break;
@@ -427,6 +435,7 @@ int ParserCore::cb_header_field(llhttp_t* p, const char* at, size_t len) {
   ParserCore& s = self(p);
   if (s.in_trailers()) {
     // Trailer fields (RFC 9112 7.1.2) are read and dropped: needle never forwards them.
+    if (len > 0) s.in_field_ = true;
     s.trailer_bytes_ += len;
     if (s.trailer_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "trailers_too_large");
     return 0;
@@ -442,7 +451,13 @@ int ParserCore::cb_header_field(llhttp_t* p, const char* at, size_t len) {
 
 int ParserCore::cb_header_field_complete(llhttp_t* p) {
   ParserCore& s = self(p);
-  if (s.in_trailers()) return 0;
+  if (s.in_trailers()) {
+    // Dropped, but held to the header rules: an empty name (": v") is as malformed here
+    // (corpus: requests/145-chunk-trailer-empty-name).
+    if (!s.in_field_) return s.fail(400, "invalid_header");
+    s.in_field_ = false;
+    return 0;
+  }
   // llhttp 8.1 strict accepts an empty field name (": v") and would glue its value onto the
   // previous field. RFC 9110 5.1: field-name = token, at least one tchar.
   if (!s.in_field_ || s.headers_.items().back().name.empty()) return s.fail(400, "invalid_header");
@@ -453,6 +468,11 @@ int ParserCore::cb_header_field_complete(llhttp_t* p) {
 int ParserCore::cb_header_value(llhttp_t* p, const char* at, size_t len) {
   ParserCore& s = self(p);
   if (s.in_trailers()) {
+    // scan_head sees only the head. llhttp hands an obs-fold over as one more value span that
+    // starts right after the LF (with the SP/HTAB); an ordinary value span never follows a LF.
+    // RFC 9112 5.2: reject with 400 (corpus: requests/141-chunk-trailer-obs-fold).
+    const char before = at > s.feed_begin_ ? at[-1] : s.prev_feed_last_;
+    if (before == '\n') return s.fail(400, "obs_fold");
     s.trailer_bytes_ += len;
     if (s.trailer_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "trailers_too_large");
     return 0;

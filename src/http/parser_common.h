@@ -140,6 +140,8 @@ class ParserCore {
   bool started_ = false;
   ParseStop paused_at_ = ParseStop::need_more;  // which callback paused llhttp
   std::vector<std::string_view>* body_out_ = nullptr;
+  const char* feed_begin_ = nullptr;  // the data of the feed() in progress (for callbacks)
+  char prev_feed_last_ = 0;           // the last byte consumed by the previous feed()
 
   size_t head_bytes_ = 0;        // bytes of this message's head consumed so far
   size_t start_line_bytes_ = 0;  // the start line without CRLF (max_request_line)

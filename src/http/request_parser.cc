@@ -87,6 +87,22 @@ struct RequestParser::Impl final : ParserCore {
     return 0;
   }
 
+  // "chunked" is listed, but not as the last coding of the last Transfer-Encoding field line
+  // (codings apply in the order listed, across field lines: RFC 9112 6.1).
+  static bool chunked_not_final(const HeaderList& headers) {
+    bool chunked = false;
+    std::string_view last;
+    for (const Header& f : headers.items()) {
+      if (!iequals(f.name, "Transfer-Encoding")) continue;
+      detail::for_each_list_element(f.value, [&](std::string_view coding) {
+        chunked = chunked || iequals(coding, "chunked");
+        last = coding;
+        return true;
+      });
+    }
+    return chunked && !iequals(last, "chunked");
+  }
+
   // RFC 9112 6.1-6.3: the body length must be unambiguous, or the request is refused and the
   // connection closed (request smuggling defence).
   int choose_framing() {
@@ -103,6 +119,11 @@ struct RequestParser::Impl final : ParserCore {
           h.framing = BodyFraming::chunked;
           return 0;
         case detail::TransferCoding::unsupported:
+          // RFC 9112 6.3 item 4: chunked present but not final ("chunked, gzip") leaves the
+          // length undetermined: MUST 400 and close (corpus: requests/033-te-chunked-not-final).
+          // A coding needle does not implement otherwise ("gzip, chunked", "gzip") is 501
+          // (RFC 9112 6.1).
+          if (chunked_not_final(h.headers)) return fail(400, "chunked_not_final");
           return fail(501, "unsupported_transfer_encoding");
         case detail::TransferCoding::invalid:
           return fail(400, "invalid_transfer_encoding");

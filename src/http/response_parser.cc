@@ -37,6 +37,10 @@ std::optional<Millis> parse_keep_alive_timeout(const HeaderList& headers) {
 
 }  // namespace
 
+// Interim (1xx) responses accepted before the final one; real servers send one or two
+// (100 Continue, 103 Early Hints).
+constexpr int kMaxInterimResponses = 32;
+
 struct ResponseParser::Impl final : ParserCore {
   explicit Impl(const ParserLimits& limits) : ParserCore(Kind::response, limits, head_.headers) {
     head_.headers.items().reserve(32);
@@ -44,7 +48,8 @@ struct ResponseParser::Impl final : ParserCore {
 
   ResponseHead head_;
   bool request_is_head_ = false;
-  bool interim_ = false;  // the current message is a 1xx: the same request's answer follows
+  bool interim_ = false;   // the current message is a 1xx: the same request's answer follows
+  int interim_count_ = 0;  // 1xx responses before the final one (same request)
 
   int on_start_line_part(int part, const char* at, size_t len) override {
     if (part == kReason) head_.reason.append(at, len);
@@ -60,7 +65,10 @@ struct ResponseParser::Impl final : ParserCore {
     head_.keep_alive = true;
     head_.keep_alive_hint.reset();
     // After a 1xx the final response answers the same request, so HEAD-ness carries over.
-    if (!interim_) request_is_head_ = false;
+    if (!interim_) {
+      request_is_head_ = false;
+      interim_count_ = 0;
+    }
     interim_ = false;
   }
 
@@ -73,6 +81,12 @@ struct ResponseParser::Impl final : ParserCore {
     // needle strips Upgrade from requests, so a protocol switch was never asked for.
     if (h.status == 101) return fail(502, "unexpected_switching_protocols");
     interim_ = h.status < 200;
+    // RFC 9110 15.2 puts no bound on interim responses; needle drops them, and each one re-arms
+    // the response timeout, so an endless 1xx stream would hold the request forever.
+    // (corpus: responses/r16-1xx-flood)
+    if (interim_ && ++interim_count_ > kMaxInterimResponses) {
+      return fail(502, "too_many_interim_responses");
+    }
 
     // RFC 9112 6.3 rule 1: no body for HEAD, 1xx, 204, 304, whatever the fields say. The
     // Content-Length of a HEAD/304 response still describes the representation.

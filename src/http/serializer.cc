@@ -141,10 +141,12 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
   // RFC 9110 7.6.3: received-protocol is the version the client spoke to needle.
   append_list_field(head.headers, "Via", head.version_minor == 0 ? "1.0 needle" : "1.1 needle",
                     out);
-  if (const std::string* id = head.headers.find("X-Request-Id"); id != nullptr) {
-    append_field("X-Request-Id", *id, out);
-  } else if (!ctx.request_id.empty()) {
+  // The session chose the id (the client's when usable, else a generated one) and logs it: send
+  // exactly that one, so the access log's request_id is what the upstream saw.
+  if (!ctx.request_id.empty()) {
     append_field("X-Request-Id", ctx.request_id, out);
+  } else if (const std::string* id = head.headers.find("X-Request-Id"); id != nullptr) {
+    append_field("X-Request-Id", *id, out);
   }
 
   if (framing == BodyFraming::content_length) {

@@ -15,7 +15,7 @@ bool is_hop_by_hop(std::string_view name);
 struct UpstreamRequestContext {
   std::string_view client_address;  // appended to X-Forwarded-For
   std::string_view proto = "http";  // X-Forwarded-Proto
-  std::string_view request_id;      // X-Request-Id (set if absent in the request)
+  std::string_view request_id;      // X-Request-Id sent upstream (the client's is used if empty)
 };
 
 // Request line in origin-form, HTTP/1.1, Host kept, hop-by-hop fields removed, Expect removed

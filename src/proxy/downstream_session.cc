@@ -38,6 +38,9 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, asio::ip::tcp::socke
   std::error_code ec;
   const auto peer = socket_.remote_endpoint(ec);
   client_address_ = ec ? "unknown" : peer.address().to_string();
+  client_peer_ = ec ? client_address_
+                    : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
+                          ":" + std::to_string(peer.port());
   worker_.sessions.insert(this);
 }
 
@@ -65,19 +68,18 @@ asio::awaitable<void> DownstreamSession::run() {
   for (;;) {
     runtime_ = worker_.runtime;
     if (!has_pending()) {
-      // Keep-alive idle (or the first request): no buffer held while waiting.
+      // Keep-alive idle (or the first request). Waiting is a read into the session's buffer:
+      // after an exhausted read Asio queues the next one with no syscall, where async_wait
+      // re-arms epoll (epoll_ctl) every time. Measured: one syscall per request saved.
       if (close_after_response_ || worker_.draining) break;
-      buffer_.reset();
-      begin_ = end_ = 0;
       idle_ = true;
       const auto& server = server_config();
-      read_watchdog_.arm(requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout,
-                         kIdle);
-      auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read,
-                                              asio::experimental::as_tuple(asio::use_awaitable));
+      auto read = co_await read_more(
+          requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout, kIdle);
       idle_ = false;
-      read_watchdog_.disarm();
-      if (ec) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
+      if (read.error) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
+      // A reload may have happened while idle: the next request uses the current generation.
+      runtime_ = worker_.runtime;
     }
     const HeadStatus head = co_await read_head();
     if (head != HeadStatus::ok) break;
@@ -93,8 +95,7 @@ asio::awaitable<void> DownstreamSession::run() {
   socket_.close(ec);
 }
 
-asio::awaitable<net::IoResult> DownstreamSession::read_more(net::ReadMode mode, Millis timeout,
-                                                            Phase phase) {
+asio::awaitable<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phase) {
   if (!buffer_) {
     buffer_ = worker_.client_buffers.acquire();
     begin_ = end_ = 0;
@@ -108,8 +109,8 @@ asio::awaitable<net::IoResult> DownstreamSession::read_more(net::ReadMode mode, 
   }
   // timeout 0: the caller armed a deadline for a whole phase (the request head) already.
   if (timeout != Millis(0)) read_watchdog_.arm(timeout, phase);
-  auto result = co_await net::read_when_ready(
-      socket_, asio::buffer(buffer_.data() + end_, buffer_.size() - end_), mode);
+  auto result =
+      co_await net::read_some(socket_, asio::buffer(buffer_.data() + end_, buffer_.size() - end_));
   if (timeout != Millis(0)) read_watchdog_.disarm();
   end_ += result.bytes;
   co_return result;
@@ -118,6 +119,8 @@ asio::awaitable<net::IoResult> DownstreamSession::read_more(net::ReadMode mode, 
 asio::awaitable<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
   const auto& server = server_config();
   std::vector<std::string_view>& no_body = spans_;
+  head_start_ = worker_.clock.now();
+  head_start_wall_ = std::chrono::system_clock::now();
   // The whole head must arrive within header_timeout (slowloris): one deadline for all reads.
   read_watchdog_.arm(server.header_timeout, kHeader);
   for (;;) {
@@ -132,9 +135,9 @@ asio::awaitable<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
       if (fed.stop == http::ParseStop::error) {
         read_watchdog_.disarm();
         observe::RequestRecord record;
-        record.start = worker_.clock.now();
-        record.start_wall = std::chrono::system_clock::now();
-        record.client_address = client_address_;
+        record.start = head_start_;
+        record.start_wall = head_start_wall_;
+        record.client_address = client_peer_;
         record.detail = parser_.error().cause;
         log::info("downstream", "client {}: rejected request: {} ({})", client_address_,
                   parser_.error().status, parser_.error().cause);
@@ -145,15 +148,15 @@ asio::awaitable<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
       }
       if (fed.stop == http::ParseStop::message_complete) co_return HeadStatus::ok;  // not reached
     }
-    auto read = co_await read_more(net::ReadMode::try_first, Millis(0), kHeader);
+    auto read = co_await read_more(Millis(0), kHeader);
     if (read.error) {
       const bool timed_out = read_watchdog_.expired();
       read_watchdog_.disarm();
       if (timed_out && parser_.started()) {
         observe::RequestRecord record;
-        record.start = worker_.clock.now();
-        record.start_wall = std::chrono::system_clock::now();
-        record.client_address = client_address_;
+        record.start = head_start_;
+        record.start_wall = head_start_wall_;
+        record.client_address = client_peer_;
         co_await send_local(record, 408, Cause::client_timeout, "request head not received in time",
                             false);
         co_await linger_close();
@@ -180,7 +183,7 @@ asio::awaitable<BodyReadStatus> DownstreamSession::read_body(std::vector<std::st
       if (fed.stop == http::ParseStop::error) co_return BodyReadStatus::bad_body;
       if (!spans.empty()) co_return BodyReadStatus::more;
     }
-    auto read = co_await read_more(net::ReadMode::try_first, server_config().body_timeout, kBody);
+    auto read = co_await read_more(server_config().body_timeout, kBody);
     if (read.error) {
       if (read_watchdog_.expired()) co_return BodyReadStatus::client_timeout;
       co_return BodyReadStatus::client_closed;
@@ -220,10 +223,10 @@ asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
 
 asio::awaitable<bool> DownstreamSession::handle_request() {
   observe::RequestRecord record;
-  record.start = worker_.clock.now();
-  record.start_wall = std::chrono::system_clock::now();
+  record.start = head_start_;
+  record.start_wall = head_start_wall_;
   record.worker = worker_.index;
-  record.client_address = client_address_;
+  record.client_address = client_peer_;
   const auto& head = parser_.head();
   record.method = head.method;
   record.host = head.host;
@@ -428,7 +431,7 @@ asio::awaitable<void> DownstreamSession::linger_close() {
   if (!buffer_) buffer_ = worker_.client_buffers.acquire();
   for (int i = 0; i < 64; ++i) {
     begin_ = end_ = 0;
-    auto read = co_await read_more(net::ReadMode::try_first, Millis(1000), kLinger);
+    auto read = co_await read_more(Millis(1000), kLinger);
     if (read.error) break;
   }
   begin_ = end_ = 0;

@@ -47,7 +47,7 @@ class DownstreamSession {
   asio::awaitable<BodyReadStatus> prefetch_body(size_t limit);
 
   // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
-  asio::awaitable<net::IoResult> read_more(net::ReadMode mode, Millis timeout, Phase phase);
+  asio::awaitable<net::IoResult> read_more(Millis timeout, Phase phase);
   // Next decoded body spans (valid until the next call), or a terminal status.
   asio::awaitable<BodyReadStatus> read_body(std::vector<std::string_view>& spans);
   asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
@@ -64,11 +64,15 @@ class DownstreamSession {
 
   WorkerContext& worker_;
   asio::ip::tcp::socket socket_;
-  std::string client_address_;
+  std::string client_address_;  // ip only: X-Forwarded-For
+  std::string client_peer_;     // "ip:port": the access log's `client`
+  // When the current request head started arriving (docs/access-log.md `time`, `duration_ms`).
+  TimePoint head_start_{};
+  std::chrono::system_clock::time_point head_start_wall_{};
   std::shared_ptr<WorkerRuntime> runtime_;  // generation of the request in progress
 
-  // Client read buffer: bytes [begin_, end_) are received and not yet parsed. Held only while
-  // a request is being read or proxied; returned to the worker's pool while idle.
+  // Client read buffer: bytes [begin_, end_) are received and not yet parsed. Taken from the
+  // worker's pool at the first read and held for the session's life (see run()).
   PooledBuffer buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
@@ -85,6 +89,11 @@ class DownstreamSession {
   uint64_t body_bytes_in_ = 0;
   std::string request_id_;
   std::string scratch_head_;             // response head being written
+  // Scratch reused by every Exchange of this session (no allocation per request once warm).
+  std::string upstream_head_;
+  std::string chunk_header_;
+  std::vector<asio::const_buffer> out_buffers_;
+  std::vector<std::string_view> response_spans_;
 
   uint32_t requests_served_ = 0;
   bool idle_ = false;

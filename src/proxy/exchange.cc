@@ -92,16 +92,21 @@ asio::awaitable<ExchangeResult> Exchange::run() {
   const auto& cfg = cluster_.config();
   upstream_framing_ = request.framing;
 
-  head_.clear();
+  std::string& head = session_.upstream_head_;
+  head.clear();
   http::UpstreamRequestContext ctx{.client_address = session_.client_address_,
                                    .proto = "http",
                                    .request_id = session_.request_id_};
-  http::write_upstream_request_head(request, ctx, upstream_framing_, head_);
+  http::write_upstream_request_head(request, ctx, upstream_framing_, head);
 
-  std::vector<asio::const_buffer> out;
-  out.push_back(asio::buffer(head_));
-  std::vector<std::string_view> held{std::string_view(session_.body_)};
-  frame_body(upstream_framing_, held, chunk_scratch_, out);
+  std::vector<asio::const_buffer>& out = session_.out_buffers_;
+  out.clear();
+  out.push_back(asio::buffer(head));
+  if (!session_.body_.empty()) {
+    std::vector<std::string_view>& held = session_.response_spans_;
+    held.assign(1, std::string_view(session_.body_));
+    frame_body(upstream_framing_, held, session_.chunk_header_, out);
+  }
   if (session_.body_complete_ && upstream_framing_ == http::BodyFraming::chunked) {
     out.push_back(asio::buffer(http::kLastChunk));
   }
@@ -191,8 +196,9 @@ asio::awaitable<void> Exchange::relay_response() {
 
   PooledBuffer buffer = worker.upstream_buffers.acquire();
   size_t begin = 0, end = 0;
-  std::vector<std::string_view> spans;
-  std::vector<asio::const_buffer> out;
+  std::vector<std::string_view>& spans = session_.response_spans_;
+  std::vector<asio::const_buffer>& out = session_.out_buffers_;
+  std::string& chunk_header = session_.chunk_header_;
   http::BodyFraming client_framing = http::BodyFraming::none;
   bool head_pending = false;  // final head serialized, not yet written to the client
   bool head_done = false;
@@ -256,7 +262,7 @@ asio::awaitable<void> Exchange::relay_response() {
       if (!head_pending && spans.empty() && !done) continue;
       out.clear();
       if (head_pending) out.push_back(asio::buffer(session_.scratch_head_));
-      frame_body(client_framing, spans, chunk_scratch_, out);
+      frame_body(client_framing, spans, chunk_header, out);
       if (done && client_framing == http::BodyFraming::chunked) {
         out.push_back(asio::buffer(http::kLastChunk));
       }
@@ -282,9 +288,8 @@ asio::awaitable<void> Exchange::relay_response() {
       begin = 0;
     }
     upstream_watchdog_.arm(cfg.response_timeout, kResponse);
-    auto read = co_await net::read_when_ready(
-        lease_->socket(), asio::buffer(buffer.data() + end, buffer.size() - end),
-        net::ReadMode::wait_first);
+    auto read = co_await net::read_some(lease_->socket(),
+                                        asio::buffer(buffer.data() + end, buffer.size() - end));
     if (read.error) {
       if (pump_failed_client_) {
         result_.cause = pump_cause_;

@@ -62,8 +62,6 @@ class Exchange {
   bool pump_send_failed_ = false;
   bool response_done_ = false;
   Cause pump_cause_ = Cause::none;
-  std::string head_;
-  std::string chunk_scratch_;
 };
 
 }  // namespace needle::proxy

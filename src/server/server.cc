@@ -29,6 +29,13 @@ Server::~Server() = default;
 
 int Server::run() {
   ::signal(SIGPIPE, SIG_IGN);
+  // Before any listener exists: once the port accepts, a supervisor (or a test) may send SIGHUP
+  // or SIGTERM at once, and the default action would kill the process. Signals that arrive
+  // before wait_signals() are queued by the signal_set and handled then.
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  signals_.add(SIGUSR1);
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& listener : config_->listeners) {
     std::string error;
@@ -76,10 +83,6 @@ int Server::run() {
             count, config_->admin.address ? config_->admin.address->to_string() : "off",
             config_->source);
 
-  signals_.add(SIGTERM);
-  signals_.add(SIGINT);
-  signals_.add(SIGHUP);
-  signals_.add(SIGUSR1);
   wait_signals();
   control_.run();
 

@@ -65,27 +65,53 @@ void Worker::start_flush_timer() {
   });
 }
 
+asio::awaitable<void> Worker::wait_for_accept_slot(std::optional<Millis> at_most) {
+  asio::steady_timer timer(io_);
+  if (at_most) {
+    timer.expires_after(*at_most);
+  } else {
+    timer.expires_at(asio::steady_timer::time_point::max());
+  }
+  paused_accepts_.push_back(&timer);
+  co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  std::erase(paused_accepts_, &timer);
+}
+
+void Worker::wake_accept_loops() {
+  for (auto* timer : paused_accepts_) timer->cancel();
+}
+
+// Over max_connections_per_worker the loop stops accepting (the kernel backlog holds new
+// connections; they are accepted as sessions end), so a flood never costs fds or a crash. An
+// accept error (EMFILE, ENFILE, ENOBUFS, ...) backs off 50 ms, or until a session ends and frees
+// an fd, instead of spinning on the still-pending connection; existing connections keep working.
 asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor) {
   const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   for (;;) {
+    for (;;) {
+      const uint32_t limit = context_.runtime->config->server.max_connections_per_worker;
+      if (limit == 0 || connections_ < limit || context_.draining || !acceptor.is_open()) break;
+      co_await wait_for_accept_slot(std::nullopt);
+    }
+    if (context_.draining || !acceptor.is_open()) co_return;
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; existing connections keep working.
-      log::warn("worker", "worker {}: accept failed: {}", context_.index, ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(use_tuple);
+      const auto now = context_.clock.now();
+      if (accept_error_logged_at_ == TimePoint{} ||
+          now - accept_error_logged_at_ >= std::chrono::seconds(1)) {
+        log::warn("worker", "worker {}: accept failed: {} ({} more since the last report); "
+                  "pausing accepts, {} connection(s) open",
+                  context_.index, ec.message(), accept_errors_unlogged_, connections_);
+        accept_error_logged_at_ = now;
+        accept_errors_unlogged_ = 0;
+      } else {
+        ++accept_errors_unlogged_;
+      }
+      co_await wait_for_accept_slot(Millis(50));
       continue;
     }
     if (context_.draining) {
-      std::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    const auto& server = context_.runtime->config->server;
-    if (server.max_connections_per_worker != 0 &&
-        connections_ >= server.max_connections_per_worker) {
-      // Over the per-worker limit: refuse this one (the kernel backlog holds the rest).
       std::error_code ignored;
       socket.close(ignored);
       continue;
@@ -100,6 +126,7 @@ asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor) {
         },
         [this](std::exception_ptr) {
           --connections_;
+          wake_accept_loops();  // a paused accept loop may take the next connection
           maybe_finish_drain();
         });
   }
@@ -112,6 +139,7 @@ void Worker::post_reload(std::shared_ptr<const config::Config> config) {
     auto old = std::exchange(context_.runtime, std::move(fresh));
     // Idle connections of the old generation close now; busy ones close when released.
     for (auto& cluster : old->clusters) cluster->drain();
+    wake_accept_loops();  // max_connections_per_worker may have changed
   });
 }
 
@@ -122,6 +150,7 @@ void Worker::post_drain() {
       std::error_code ignored;
       acceptor->close(ignored);
     }
+    wake_accept_loops();
     for (auto* session : context_.sessions) session->begin_drain();
     maybe_finish_drain();
   });

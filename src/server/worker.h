@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -50,6 +51,9 @@ class Worker {
 
  private:
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
+  // Waits until `connections_` is below the limit (or `at_most` passed, for accept backoff).
+  asio::awaitable<void> wait_for_accept_slot(std::optional<Millis> at_most);
+  void wake_accept_loops();
   void start_flush_timer();
   void maybe_finish_drain();
 
@@ -58,9 +62,15 @@ class Worker {
   std::unique_ptr<WorkerObserver> observer_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   asio::steady_timer flush_timer_;
+  // Timers of the accept loops paused at the connection limit (or backing off after an accept
+  // error); a session ending, a reload or a drain cancels them to wake the loops.
+  std::vector<asio::steady_timer*> paused_accepts_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
-  uint32_t connections_ = 0;
+  uint32_t connections_ = 0;  // live sessions on this worker
+  // Accept errors (EMFILE, ENFILE, ENOBUFS) are logged at most once per second with a count.
+  TimePoint accept_error_logged_at_{};
+  uint64_t accept_errors_unlogged_ = 0;
 };
 
 }  // namespace needle::server

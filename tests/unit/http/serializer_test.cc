@@ -131,8 +131,15 @@ TEST(SerializerUpstream, AppendsToExistingForwardingChains) {
             "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.2\r\n"
             "X-Forwarded-Proto: https\r\n"
             "Via: 1.1 cdn, 1.1 needle\r\n"
-            "X-Request-Id: from-client\r\n"
+            "X-Request-Id: rid-1\r\n"  // the session's choice wins: it is what the log shows
             "\r\n");
+}
+
+TEST(SerializerUpstream, ClientRequestIdKeptWhenTheSessionGivesNone) {
+  const std::string out =
+      upstream(request("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: from-client\r\n\r\n"),
+               BodyFraming::none, {"10.0.0.2", "http", ""});
+  EXPECT_NE(out.find("X-Request-Id: from-client\r\n"), std::string::npos);
 }
 
 TEST(SerializerUpstream, NoRequestIdWhenNoneGivenOrPresent) {

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# The keep-alive close race in one run: nginx, HAProxy and needle, each with its default
+# upstream keep-alive behaviour, in front of the same upstream through the same kind of delay
+# line (1 ms each way; one delay line per proxy, so each proxy's upstream connections are
+# counted apart). Two upstreams:
+#   express  examples/app (Node 20), KEEP_ALIVE_TIMEOUT_MS=1000 (Node says "Keep-Alive:
+#            timeout=1" and closes idle connections ~1 s late, ~2 s); shortened from Node's
+#            default 5 s to keep the run short (RACE_EXPRESS_KEEPALIVE_MS to change it)
+#   nginx    nginx as the app server, keepalive_timeout 1s, no Keep-Alive hint
+# Proxies:
+#   nginx    upstream keepalive 32, proxy_http_version 1.1, Connection "", all else default
+#   haproxy  defaults (http-reuse safe), timeouts set
+#   needle   quick mode (--upstream, default cluster config), 1 worker
+# The three proxies run at the same time, each driven by bench/race_load.py: VUs virtual users
+# with one keep-alive client connection each, GET and POST alternating, rounds alternating a
+# short gap and a gap swept across the upstream's measured idle close time (-20 ms .. +8 ms).
+#
+#   bench/race.sh                      # 32 VUs x 64 rounds = 2048 requests per proxy per upstream
+#   VUS=32 ROUNDS=64 bench/race.sh     # (environment overrides)
+#
+# Needs: nginx, haproxy, node (examples/app with node_modules), python3, a C++20 compiler if
+# the needle-delay-line target is not built. NEEDLE_BIN defaults to build/race/src/needle, else
+# build/release/src/needle.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VUS="${VUS:-32}"
+ROUNDS="${ROUNDS:-64}"
+DELAY_MS="${DELAY_MS:-1}"
+EXPRESS_KEEPALIVE_MS="${RACE_EXPRESS_KEEPALIVE_MS:-1000}"
+NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
+HAPROXY_BIN="${HAPROXY_BIN:-/usr/sbin/haproxy}"
+if [[ -z "${NEEDLE_BIN:-}" ]]; then
+  for candidate in "$ROOT/build/race/src/needle" "$ROOT/build/release/src/needle"; do
+    if [[ -x "$candidate" ]]; then NEEDLE_BIN="$candidate"; break; fi
+  done
+fi
+[[ -x "${NEEDLE_BIN:-}" ]] || { echo "race.sh: needle binary not found; set NEEDLE_BIN" >&2; exit 1; }
+
+TMP="$(mktemp -d /tmp/needle-race-XXXXXX)"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n "${RACE_KEEP_TMP:-}" ]] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { echo "race: $*" >&2; }
+die() { echo "race: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+wait_port() {  # PORT [PID]
+  local i
+  for i in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if [[ -n "${2:-}" ]] && ! kill -0 "$2" 2>/dev/null; then return 1; fi
+    sleep 0.05
+  done
+  return 1
+}
+start_bg() {  # NAME CMD... ; sets LAST_PID
+  local name="$1"; shift
+  "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# ---- the delay line binary -------------------------------------------------------------------
+DELAY_BIN=""
+for candidate in "$ROOT"/build/*/bench/needle-delay-line; do
+  if [[ -x "$candidate" ]]; then DELAY_BIN="$candidate"; break; fi
+done
+if [[ -z "$DELAY_BIN" ]]; then
+  DELAY_BIN="$TMP/needle-delay-line"
+  log "building the delay line ($DELAY_BIN)"
+  "${CXX:-c++}" -std=c++20 -O2 -pthread -I"$ROOT/tests" "$ROOT/bench/delay_line_main.cc" \
+    "$ROOT/tests/support/delay_line.cc" -o "$DELAY_BIN"
+fi
+
+start_delay_line() {  # NAME TARGET_PORT ; sets DL_PORT
+  local name="$1" target="$2" i
+  start_bg "dl-$name" "$DELAY_BIN" "$target" "$DELAY_MS" "$TMP/dl-$name.stats"
+  for i in $(seq 1 100); do
+    DL_PORT="$(head -n1 "$TMP/dl-$name.out" 2>/dev/null || true)"
+    [[ -n "$DL_PORT" ]] && return 0
+    sleep 0.05
+  done
+  die "delay line $name did not start: $(cat "$TMP/dl-$name.err")"
+}
+
+# ---- upstreams ------------------------------------------------------------------------------
+start_express() {  # sets UP_PORT
+  [[ -d "$ROOT/examples/app/node_modules" ]] ||
+    (cd "$ROOT/examples/app" && npm install --no-audit --no-fund >/dev/null)
+  UP_PORT="$(free_port)"
+  start_bg express env PORT="$UP_PORT" KEEP_ALIVE_TIMEOUT_MS="$EXPRESS_KEEPALIVE_MS" \
+    node "$ROOT/examples/app/server.js"
+  wait_port "$UP_PORT" "$LAST_PID" || die "express did not start: $(cat "$TMP/express.err")"
+  UP_PID="$LAST_PID"
+}
+
+nginx_top() {  # DIR
+  cat <<CONF
+daemon off;
+master_process on;
+$( [[ $(id -u) -eq 0 ]] && echo "user root;" )
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+CONF
+}
+nginx_paths() {  # DIR
+  cat <<CONF
+  access_log off;
+  client_body_temp_path $1/client_body;
+  proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi;
+  scgi_temp_path $1/scgi;
+CONF
+}
+
+start_nginx_app() {  # sets UP_PORT
+  local dir="$TMP/nginx-app"
+  mkdir -p "$dir"
+  UP_PORT="$(free_port)"
+  {
+    nginx_top "$dir"
+    echo "http {"
+    nginx_paths "$dir"
+    cat <<CONF
+  keepalive_timeout 1s;
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    location = /hello { default_type text/plain; return 200 "hello\n"; }
+    location = /orders { default_type application/json; return 201 '{"ok":true}'; }
+  }
+}
+CONF
+  } >"$dir/nginx.conf"
+  start_bg nginx-app "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf"
+  wait_port "$UP_PORT" "$LAST_PID" || die "nginx app did not start: $(cat "$dir/error.log")"
+  UP_PID="$LAST_PID"
+}
+
+# The upstream's idle close, measured directly (no proxy, no delay line): median over 3
+# connections of the time from the end of a response to the upstream's FIN, in ms.
+measure_close_ms() {  # PORT
+  python3 - "$1" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+samples = []
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /hello HTTP/1.1\r\nHost: race\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"hello\n"):
+        data += s.recv(4096)
+    t = time.monotonic()
+    s.settimeout(30)
+    while s.recv(4096):
+        pass
+    samples.append((time.monotonic() - t) * 1000)
+    s.close()
+samples.sort()
+print(f"{samples[1]:.1f}")
+PY
+}
+
+# ---- proxies --------------------------------------------------------------------------------
+start_nginx_proxy() {  # TARGET ; sets PX_PORT
+  local dir="$TMP/nginx-proxy-$CASE"
+  mkdir -p "$dir"
+  PX_PORT="$(free_port)"
+  {
+    nginx_top "$dir"
+    echo "http {"
+    nginx_paths "$dir"
+    cat <<CONF
+  upstream app {
+    server 127.0.0.1:$1;
+    keepalive 32;
+  }
+  server {
+    listen 127.0.0.1:$PX_PORT;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+  } >"$dir/nginx.conf"
+  start_bg "nginx-proxy-$CASE" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf"
+  wait_port "$PX_PORT" "$LAST_PID" || die "nginx proxy did not start: $(cat "$dir/error.log")"
+  PX_PID="$LAST_PID"
+}
+
+start_haproxy() {  # TARGET ; sets PX_PORT
+  local dir="$TMP/haproxy-$CASE"
+  mkdir -p "$dir"
+  PX_PORT="$(free_port)"
+  cat >"$dir/haproxy.cfg" <<CONF
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:$PX_PORT
+  default_backend app
+backend app
+  server app1 127.0.0.1:$1
+CONF
+  start_bg "haproxy-$CASE" "$HAPROXY_BIN" -f "$dir/haproxy.cfg" -db
+  wait_port "$PX_PORT" "$LAST_PID" || die "haproxy did not start: $(cat "$TMP/haproxy-$CASE.err")"
+  PX_PID="$LAST_PID"
+}
+
+start_needle() {  # TARGET ; sets PX_PORT
+  PX_PORT="$(free_port)"
+  start_bg "needle-$CASE" "$NEEDLE_BIN" run --listen "127.0.0.1:$PX_PORT" \
+    --upstream "127.0.0.1:$1" --workers 1 --admin off --access-log "$TMP/needle-$CASE.access.log"
+  wait_port "$PX_PORT" "$LAST_PID" || die "needle did not start: $(cat "$TMP/needle-$CASE.err")"
+  PX_PID="$LAST_PID"
+}
+
+# ---- one upstream, three proxies at once ----------------------------------------------------
+ROWS=()
+run_case() {  # CASE (express|nginx)
+  CASE="$1"
+  case "$CASE" in
+    express) start_express ;;
+    nginx) start_nginx_app ;;
+  esac
+  local close_ms
+  close_ms="$(measure_close_ms "$UP_PORT")"
+  log "$CASE upstream on $UP_PORT closes idle connections after ${close_ms} ms"
+  local proxy px_pids=() load_pids=()
+  declare -A port_of
+  for proxy in nginx haproxy needle; do
+    start_delay_line "$CASE-$proxy" "$UP_PORT"
+    case "$proxy" in
+      nginx) start_nginx_proxy "$DL_PORT" ;;
+      haproxy) start_haproxy "$DL_PORT" ;;
+      needle) start_needle "$DL_PORT" ;;
+    esac
+    port_of[$proxy]="$PX_PORT"
+    px_pids+=("$PX_PID")
+  done
+  log "$CASE: $VUS VUs x $ROUNDS rounds against each proxy (all three at once)"
+  local seed=1
+  for proxy in nginx haproxy needle; do
+    python3 "$ROOT/bench/race_load.py" --port "${port_of[$proxy]}" --vus "$VUS" \
+      --rounds "$ROUNDS" --close-ms "$close_ms" --seed "$seed" --label "$proxy" \
+      >"$TMP/load-$CASE-$proxy.json" 2>"$TMP/load-$CASE-$proxy.err" &
+    load_pids+=($!)
+    seed=$((seed + 1))
+  done
+  local pid
+  for pid in "${load_pids[@]}"; do wait "$pid" || die "load generator failed: $(cat "$TMP"/load-"$CASE"-*.err)"; done
+  sleep 0.3  # delay-line stats are rewritten every 100 ms
+  for proxy in nginx haproxy needle; do
+    local stats json
+    stats="$(cat "$TMP/dl-$CASE-$proxy.stats")"
+    json="$(cat "$TMP/load-$CASE-$proxy.json")"
+    ROWS+=("$(python3 - "$CASE" "$close_ms" "$stats" "$json" <<'PY'
+import json, sys
+case, close_ms, stats, j = sys.argv[1], sys.argv[2], sys.argv[3].split(), json.loads(sys.argv[4])
+errors = ",".join(f"{k}:{v}" for k, v in sorted(j["errors"].items())) or "-"
+statuses = ",".join(f"{k}:{v}" for k, v in j["statuses"].items() if not k.startswith("2")) or "-"
+print(f"| {case} ({close_ms} ms) | {j['label']} | {j['requests']} | {j['non_2xx']} ({statuses}) "
+      f"| {j['client_errors']} ({errors}) | {j['failed_get']} / {j['failed_post']} "
+      f"| {stats[1]} | {j['seconds']} |")
+PY
+)")
+  done
+  for pid in "${px_pids[@]}"; do stop_pid "$pid"; done
+  stop_pid "$UP_PID"
+  if [[ -f "$TMP/needle-$CASE.access.log" ]]; then
+    local races
+    races="$(grep -c reset_before_response_on_reused "$TMP/needle-$CASE.access.log" || true)"
+    log "$CASE: needle access log: $races request(s) met a closed pooled connection (all retried or not, see non-2xx)"
+  fi
+}
+
+log "needle: $NEEDLE_BIN; delay line: $DELAY_BIN (${DELAY_MS} ms each way)"
+run_case express
+run_case nginx
+
+echo
+echo "| upstream (idle close) | proxy | requests | non-2xx | client errors | failed GET / POST | upstream conns opened | seconds |"
+echo "|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"

@@ -1,0 +1,230 @@
+// Retry rules of the race-free pool (DESIGN.md rule 5) against the real needle binary
+// (workers = 1): a request that died on a reused connection before any response byte is
+// retried once on a fresh connection when it is safe to replay, never after response bytes,
+// never past the retry budget; a connect failure moves any method to another host.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "race_support.h"
+#include "support/scripted_upstream.h"
+
+namespace needle::test::race {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Every connection: "Keep-Alive: timeout=5" on each response (so the idle limit is trusted and
+// non-replayable requests may reuse: non_replayable_limit == effective_limit == 4.5 s), and the
+// 2nd request on the connection is reset before any response byte.
+ConnectionScript reset_second_request() {
+  ConnectionScript script;
+  script.otherwise.keep_alive_hint = 5;
+  script.reset_request(2);
+  return script;
+}
+
+struct Scenario {
+  ScriptedUpstream upstream;
+  RaceConfig cfg;
+  std::unique_ptr<NeedleProcess> needle;
+  HttpClient client;
+
+  explicit Scenario(ConnectionScript script, std::string cluster_extra = {})
+      : upstream(std::move(script)) {
+    cfg.hosts = {upstream.port()};
+    cfg.cluster_extra = std::move(cluster_extra);
+    needle = start_needle(cfg);
+    if (!client.connect(needle->port())) throw std::runtime_error("cannot connect to needle");
+  }
+
+  // The warm-up GET (fresh connection, teaches the hint), then `method` at once: it finds the
+  // connection idle for a few ms, well under every limit, so it goes down the reused one.
+  std::optional<Response> second_request(std::string_view method,
+                                         std::vector<std::pair<std::string, std::string>> headers) {
+    auto first = client.get("/warm-up");
+    if (!first || first->status != 200) return std::nullopt;
+    if (method == "GET") return client.get("/second", headers);
+    headers.emplace_back("Content-Type", "application/json");
+    return client.request(method, "/second", "{\"order\":7}", headers);
+  }
+
+  // The access-log line of the second request.
+  Json second_line() {
+    auto log = wait_access_log(*needle, 2);
+    return log.size() >= 2 ? log[1] : Json{};
+  }
+};
+
+void expect_retried_on_fresh(const Json& line, const std::string& log) {
+  ASSERT_EQ(line["attempts"].size(), 2u) << log;
+  const Json& first = line["attempts"][0];
+  const Json& second = line["attempts"][1];
+  EXPECT_EQ(first["cause"].str(), "reset_before_response_on_reused") << log;
+  EXPECT_TRUE(first["reused"].b) << log;
+  EXPECT_EQ(first["retry"].str(), "ok") << log;
+  EXPECT_FALSE(second["reused"].b) << log;
+  EXPECT_EQ(second["cause"].str(), "none") << log;
+  EXPECT_EQ(second["status"].integer(), 200) << log;
+  EXPECT_NE(first["connection_id"].integer(), second["connection_id"].integer()) << log;
+  EXPECT_EQ(line["status"].integer(), 200) << log;
+}
+
+void expect_not_retried(const Json& line, std::string_view retry, const std::string& log) {
+  ASSERT_EQ(line["attempts"].size(), 1u) << log;
+  EXPECT_EQ(line["attempts"][0]["cause"].str(), "reset_before_response_on_reused") << log;
+  EXPECT_TRUE(line["attempts"][0]["reused"].b) << log;
+  EXPECT_EQ(line["attempts"][0]["retry"].str(), retry) << log;
+  EXPECT_EQ(line["status"].integer(), 502) << log;
+  EXPECT_EQ(line["cause"].str(), "reset_before_response_on_reused") << log;
+}
+
+TEST(RaceRetry, ResetGetOnReusedConnectionIsRetriedOnAFreshOne) {
+  Scenario s(reset_second_request());
+  auto r = s.second_request("GET", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 200);
+  expect_retried_on_fresh(s.second_line(), s.needle->access_log());
+  EXPECT_EQ(s.upstream.connections_accepted(), 2u);
+}
+
+TEST(RaceRetry, ResetPostWithoutIdempotencyKeyIs502) {
+  Scenario s(reset_second_request());
+  auto r = s.second_request("POST", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 502);
+  expect_not_retried(s.second_line(), "not_replayable", s.needle->access_log());
+  // The POST reached the upstream exactly once.
+  size_t posts = 0;
+  for (const auto& req : s.upstream.requests()) posts += req.method == "POST";
+  EXPECT_EQ(posts, 1u);
+}
+
+TEST(RaceRetry, ResetPostWithIdempotencyKeyIsRetried) {
+  Scenario s(reset_second_request());
+  auto r = s.second_request("POST", {{"Idempotency-Key", "order-7"}});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 200);
+  expect_retried_on_fresh(s.second_line(), s.needle->access_log());
+}
+
+TEST(RaceRetry, NeverModeDoesNotRetryAPostEvenWithAKey) {
+  Scenario s(reset_second_request(), "retry_non_idempotent = \"never\"");
+  auto r = s.second_request("POST", {{"Idempotency-Key", "order-7"}});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 502);
+  expect_not_retried(s.second_line(), "not_replayable", s.needle->access_log());
+}
+
+TEST(RaceRetry, NeverModeStillRetriesAGet) {
+  Scenario s(reset_second_request(), "retry_non_idempotent = \"never\"");
+  auto r = s.second_request("GET", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 200);
+  expect_retried_on_fresh(s.second_line(), s.needle->access_log());
+}
+
+TEST(RaceRetry, ReusedConnectionModeRetriesAPostWithoutAKey) {
+  Scenario s(reset_second_request(), "retry_non_idempotent = \"reused-connection\"");
+  auto r = s.second_request("POST", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 200);
+  expect_retried_on_fresh(s.second_line(), s.needle->access_log());
+}
+
+// Without a hint or a proven reuse, a POST must not be sent down a pooled connection at all
+// (non_replayable_limit is 0): the same reset script costs it nothing.
+TEST(RaceRetry, PostWithoutTrustedLimitTakesAFreshConnection) {
+  ConnectionScript script;
+  script.reset_request(2);
+  Scenario s(script);
+  auto r = s.second_request("POST", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 200);
+  const Json line = s.second_line();
+  ASSERT_EQ(line["attempts"].size(), 1u) << s.needle->access_log();
+  EXPECT_FALSE(line["attempts"][0]["reused"].b) << s.needle->access_log();
+}
+
+// Response bytes arrived (the head and part of the body), then the upstream closed: the client
+// already has the head, so its connection is aborted; nothing is retried, even for a GET on a
+// reused connection.
+TEST(RaceRetry, NoRetryAfterResponseBytes) {
+  ConnectionScript script;
+  script.otherwise.keep_alive_hint = 5;
+  const std::string body(1000, 'b');
+  script.requests = {ScriptedStep::respond(200, "ok\n"),
+                     ScriptedStep::partial_then_close(150, body)};
+  script.requests[1].keep_alive_hint = 5;
+  Scenario s(script);
+  auto first = s.client.get("/warm-up");
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->status, 200);
+  auto r = s.client.get("/partial");
+  EXPECT_FALSE(r.has_value() && r->status == 200 && r->body.size() == body.size())
+      << "a truncated response was passed off as complete";
+  EXPECT_FALSE(r.has_value()) << "status " << (r ? r->status : 0);
+  EXPECT_TRUE(s.client.last_error() == ClientError::incomplete ||
+              s.client.last_error() == ClientError::reset ||
+              s.client.last_error() == ClientError::eof)
+      << to_string(s.client.last_error());
+
+  const Json line = s.second_line();
+  EXPECT_EQ(line["cause"].str(), "closed_mid_response") << s.needle->access_log();
+  ASSERT_EQ(line["attempts"].size(), 1u) << s.needle->access_log();
+  EXPECT_EQ(line["attempts"][0]["cause"].str(), "closed_mid_response");
+  EXPECT_TRUE(line["attempts"][0]["reused"].b);
+  EXPECT_EQ(s.upstream.requests_received(), 2u);
+}
+
+// retry_budget_ratio = 0 and retry_budget_min_per_second = 0: no retry is ever allowed. A GET
+// reset on a reused connection gets its 502, and the log says why it was not retried.
+TEST(RaceRetry, RetriesAreBoundedByTheBudget) {
+  Scenario s(reset_second_request(),
+             "retry_budget_ratio = 0\nretry_budget_min_per_second = 0");
+  auto r = s.second_request("GET", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 502);
+  const Json line = s.second_line();
+  ASSERT_EQ(line["attempts"].size(), 1u) << s.needle->access_log();
+  EXPECT_EQ(line["attempts"][0]["cause"].str(), "reset_before_response_on_reused");
+  EXPECT_EQ(line["attempts"][0]["retry"].str(), "retry_budget_exhausted")
+      << s.needle->access_log();
+  EXPECT_EQ(s.upstream.connections_accepted(), 1u);
+}
+
+// Two hosts, the first refuses connections: round robin starts with it, so the first POST's
+// first attempt is refused and the POST goes to the second host (no byte reached anyone).
+TEST(RaceRetry, ConnectFailureRetriesAPostOnTheOtherHost) {
+  ScriptedUpstream live;
+  const int dead_port = free_port();  // nothing listens there
+  RaceConfig cfg;
+  cfg.hosts = {dead_port, live.port()};
+  auto needle = start_needle(cfg);
+  HttpClient client;
+  ASSERT_TRUE(client.connect(needle->port()));
+  auto r = client.request("POST", "/orders", "{\"order\":1}", {{"Content-Type", "application/json"}});
+  ASSERT_TRUE(r.has_value()) << to_string(client.last_error());
+  EXPECT_EQ(r->status, 200);
+
+  const auto log = wait_access_log(*needle, 1);
+  ASSERT_EQ(log.size(), 1u);
+  const Json& line = log[0];
+  const std::string text = needle->access_log();
+  ASSERT_EQ(line["attempts"].size(), 2u) << text;
+  EXPECT_EQ(line["attempts"][0]["cause"].str(), "connect_refused") << text;
+  EXPECT_EQ(line["attempts"][0]["upstream"].str(), host_name(dead_port)) << text;
+  EXPECT_EQ(line["attempts"][0]["retry"].str(), "ok") << text;
+  EXPECT_EQ(line["attempts"][1]["cause"].str(), "none") << text;
+  EXPECT_EQ(line["attempts"][1]["upstream"].str(), host_name(live.port())) << text;
+  EXPECT_EQ(line["status"].integer(), 200);
+  ASSERT_EQ(live.requests_received(), 1u);
+  EXPECT_EQ(live.requests()[0].method, "POST");
+  EXPECT_EQ(live.requests()[0].body, "{\"order\":1}");
+}
+
+}  // namespace
+}  // namespace needle::test::race
