@@ -253,7 +253,9 @@ void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) 
            "this long is never reused.");
   for (const auto& [key, h] : hosts) {
     if (!h.effective_limit_ms) continue;
-    const std::string_view source = h.limit_source.empty() ? "default_initial" : h.limit_source;
+    // Both arms as string_view: a std::string arm would make the ternary a dangling temporary.
+    const std::string_view source = h.limit_source.empty() ? std::string_view("default_initial")
+                                                           : std::string_view(h.limit_source);
     x.sample("needle_upstream_idle_limit_seconds",
              {{"cluster", key.first}, {"host", key.second}, {"source", source}},
              ms_to_seconds(*h.effective_limit_ms));
