@@ -282,7 +282,6 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
   std::vector<size_t> excluded;  // hosts this request must not use again (connect failures)
   uint32_t retries = 0;
   bool fresh_only = false;
-  int last_status_hint = 502;
   cluster.retry_budget().on_request(worker_.clock.now());
 
   for (;;) {
@@ -391,14 +390,13 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
       }
       attempt.retry_decision = "retry_budget_exhausted";
     }
-    last_status_hint = result.cause == Cause::response_timeout ? 504 : 502;
     break;
   }
 
   // Every attempt failed before a response could be relayed: explain it.
   const observe::AttemptRecord& last = record.attempts.back();
   const Cause cause = last.cause;
-  const int status = cause == Cause::response_timeout ? 504 : last_status_hint;
+  const int status = cause == Cause::response_timeout ? 504 : 502;
   log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", request_id_, head.method,
             head.target, status, record.attempts.size(), cause_name(cause), record.detail);
   co_return co_await send_local(record, status, cause,

@@ -164,7 +164,6 @@ asio::awaitable<void> Exchange::pump_request_body() {
         if (written.error) {
           // The upstream stopped reading (it may have answered early, e.g. 413): let
           // relay_response find out what it said.
-          pump_send_failed_ = true;
           break;
         }
         upstream_watchdog_.arm(cfg.response_timeout, kResponse);  // progress extends the deadline

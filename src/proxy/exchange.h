@@ -59,7 +59,6 @@ class Exchange {
   bool pump_running_ = false;
   bool pump_done_ = false;      // request body completely sent upstream
   bool pump_failed_client_ = false;
-  bool pump_send_failed_ = false;
   bool response_done_ = false;
   Cause pump_cause_ = Cause::none;
 };
