@@ -45,10 +45,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_port PORT [PID]: until 127.0.0.1:PORT accepts (10 s at most); fails early if PID died.
+# wait_port PORT [PID]: until 127.0.0.1:PORT accepts (BENCH_START_TIMEOUT_S, 10 s by default);
+# fails early if PID died.
 wait_port() {
   local port="$1" pid="${2:-}" i
-  for i in $(seq 1 200); do
+  for i in $(seq 1 $((${BENCH_START_TIMEOUT_S:-10} * 20))); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
     sleep 0.05
@@ -56,29 +57,38 @@ wait_port() {
   return 1
 }
 
+# Words put before every server command (start_bg, start_needle), e.g. a valgrind command line;
+# set it around one start and reset it: SERVER_WRAPPER=(valgrind --tool=callgrind).
+SERVER_WRAPPER=()
+
 # start_bg NAME CMD...: starts CMD pinned to the server cores, logs to $BENCH_TMP/NAME.log.
-# Not through a function: $! must be the server itself (taskset execs it), so kill reaches it.
+# Not through a function: $! must be the server itself (taskset and valgrind exec it), so kill
+# reaches it.
 start_bg() {
   local name="$1"
   shift
-  local cmd=("$@")
+  local cmd=("${SERVER_WRAPPER[@]}" "$@")
   if [[ -n "$SERVER_CPUS" ]]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
   "${cmd[@]}" >"$BENCH_TMP/$name.log" 2>&1 &
   LAST_PID=$!
   BENCH_PIDS+=("$LAST_PID")
 }
 
-# nginx_common DIR: the top of an nginx.conf whose files all live in DIR.
+# nginx_common DIR [WORKERS] [MASTER]: the top of an nginx.conf whose files all live in DIR;
+# WORKERS worker processes (1), master_process MASTER (on; "off" runs one process, the worker
+# itself, which is what valgrind and RSS sampling want). NGINX_WORKER_CONNECTIONS (8192).
 nginx_common() {
-  local dir="$1"
+  local dir="$1" workers="${2:-1}" master="${3:-on}"
+  local conns="${NGINX_WORKER_CONNECTIONS:-8192}"
   cat <<CONF
 daemon off;
-master_process on;
+master_process $master;
 $( [[ $(id -u) -eq 0 ]] && echo "user root;" )
-worker_processes 1;
+worker_processes $workers;
+worker_rlimit_nofile $((conns * 2 + 64));
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections $conns; }
 CONF
 }
 
@@ -95,20 +105,24 @@ nginx_http_common() {
 CONF
 }
 
-# start_nginx_upstream: sets UPSTREAM_PORT. Serves /12b (12 bytes), /4k and /256k (files).
+# start_nginx_upstream [WORKERS]: sets UPSTREAM_PORT and UPSTREAM_DIR. Serves /12b (12 bytes),
+# /4k and /256k (files), /50m (the file UPSTREAM_DIR/50m if a script writes it), and takes any
+# request body at /sink (read and dropped, answers 200 "ok\n").
 start_nginx_upstream() {
-  local dir="$BENCH_TMP/upstream"
+  local workers="${1:-1}" dir="$BENCH_TMP/upstream"
+  UPSTREAM_DIR="$dir"
   mkdir -p "$dir"
   [[ -x "$NGINX_BIN" ]] || die "nginx is missing: run scripts/install-deps.sh"
   head -c 4096 /dev/zero | tr '\0' 'k' >"$dir/4k"
   head -c 262144 /dev/zero | tr '\0' 'm' >"$dir/256k"
   UPSTREAM_PORT="$(free_port)"
   {
-    nginx_common "$dir"
+    nginx_common "$dir" "$workers"
     echo "http {"
     nginx_http_common "$dir"
     cat <<CONF
   sendfile on;
+  client_max_body_size 0;
   keepalive_timeout 75s;
   keepalive_requests 1000000;
   server {
@@ -116,6 +130,8 @@ start_nginx_upstream() {
     location = /12b { return 200 "hello world\n"; }
     location = /4k { default_type application/octet-stream; alias $dir/4k; }
     location = /256k { default_type application/octet-stream; alias $dir/256k; }
+    location = /50m { default_type application/octet-stream; alias $dir/50m; }
+    location = /sink { return 200 "ok\n"; }
   }
 }
 CONF
@@ -124,17 +140,21 @@ CONF
   wait_port "$UPSTREAM_PORT" "$LAST_PID" || die "nginx upstream did not start: $(cat "$BENCH_TMP/upstream.log" "$dir/error.log" 2>/dev/null)"
 }
 
-# start_nginx_proxy UPSTREAM_PORT: sets NGINX_PORT. 1 worker, upstream keepalive 64.
+# start_nginx_proxy UPSTREAM_PORT [WORKERS] [NAME] [MASTER]: sets NGINX_PORT (and LAST_PID).
+# WORKERS worker processes (1), upstream keepalive 64, no body size limit; NAME (nginx-proxy)
+# names its directory and log, so several can run at once; MASTER as in nginx_common.
 start_nginx_proxy() {
-  local upstream_port="$1" dir="$BENCH_TMP/nginx-proxy"
+  local upstream_port="$1" workers="${2:-1}" name="${3:-nginx-proxy}" master="${4:-on}"
+  local dir="$BENCH_TMP/$name"
   mkdir -p "$dir"
   NGINX_PORT="$(free_port)"
   {
-    nginx_common "$dir"
+    nginx_common "$dir" "$workers" "$master"
     echo "http {"
     nginx_http_common "$dir"
     cat <<CONF
   keepalive_requests 1000000;
+  client_max_body_size 0;
   upstream app {
     server 127.0.0.1:$upstream_port;
     keepalive 64;
@@ -151,19 +171,21 @@ start_nginx_proxy() {
 }
 CONF
   } >"$dir/nginx.conf"
-  start_bg nginx-proxy "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf"
-  wait_port "$NGINX_PORT" "$LAST_PID" || die "nginx proxy did not start: $(cat "$BENCH_TMP/nginx-proxy.log" "$dir/error.log" 2>/dev/null)"
+  start_bg "$name" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf"
+  wait_port "$NGINX_PORT" "$LAST_PID" || die "nginx proxy did not start: $(cat "$BENCH_TMP/$name.log" "$dir/error.log" 2>/dev/null)"
 }
 
-# start_haproxy UPSTREAM_PORT: sets HAPROXY_PORT. nbthread 1, http-reuse always.
+# start_haproxy UPSTREAM_PORT [NBTHREAD] [NAME]: sets HAPROXY_PORT (and LAST_PID).
+# nbthread NBTHREAD (1), http-reuse always; NAME (haproxy) names its directory and log.
 start_haproxy() {
-  local upstream_port="$1" dir="$BENCH_TMP/haproxy"
+  local upstream_port="$1" threads="${2:-1}" name="${3:-haproxy}"
+  local dir="$BENCH_TMP/$name"
   mkdir -p "$dir"
   [[ -x "$HAPROXY_BIN" ]] || die "haproxy is missing: run scripts/install-deps.sh"
   HAPROXY_PORT="$(free_port)"
   cat >"$dir/haproxy.cfg" <<CONF
 global
-  nbthread 1
+  nbthread $threads
   maxconn 4096
 defaults
   mode http
@@ -179,26 +201,27 @@ frontend fe
 backend app
   server app1 127.0.0.1:$upstream_port
 CONF
-  start_bg haproxy "$HAPROXY_BIN" -f "$dir/haproxy.cfg" -db
-  wait_port "$HAPROXY_PORT" "$LAST_PID" || die "haproxy did not start: $(cat "$BENCH_TMP/haproxy.log")"
+  start_bg "$name" "$HAPROXY_BIN" -f "$dir/haproxy.cfg" -db
+  wait_port "$HAPROXY_PORT" "$LAST_PID" || die "haproxy did not start: $(cat "$BENCH_TMP/$name.log")"
 }
 
-# start_needle UPSTREAM_PORT: sets NEEDLE_PORT and NEEDLE_ADMIN_PORT. Quick mode, 1 worker.
-# Its stdout (the access log) is dropped, as nginx and HAProxy run with access logs off;
-# stderr (the operational log) goes to $BENCH_TMP/needle.log.
+# start_needle UPSTREAM_PORT [WORKERS] [NAME]: sets NEEDLE_PORT and NEEDLE_ADMIN_PORT (and
+# LAST_PID). Quick mode, WORKERS worker threads (1). Its stdout (the access log) is dropped, as
+# nginx and HAProxy run with access logs off; stderr (the operational log) goes to
+# $BENCH_TMP/NAME.log (needle.log).
 start_needle() {
-  local upstream_port="$1"
+  local upstream_port="$1" workers="${2:-1}" name="${3:-needle}"
   [[ -x "$NEEDLE_BIN" ]] || die "needle is not built at $NEEDLE_BIN: run scripts/build.sh"
   NEEDLE_PORT="$(free_port)"
   NEEDLE_ADMIN_PORT="$(free_port)"
-  local cmd=("$NEEDLE_BIN" run --listen "127.0.0.1:$NEEDLE_PORT"
-             --upstream "127.0.0.1:$upstream_port" --workers 1
+  local cmd=("${SERVER_WRAPPER[@]}" "$NEEDLE_BIN" run --listen "127.0.0.1:$NEEDLE_PORT"
+             --upstream "127.0.0.1:$upstream_port" --workers "$workers"
              --admin "127.0.0.1:$NEEDLE_ADMIN_PORT" --access-log off)
   if [[ -n "$SERVER_CPUS" ]]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
-  "${cmd[@]}" >/dev/null 2>"$BENCH_TMP/needle.log" &
+  "${cmd[@]}" >/dev/null 2>"$BENCH_TMP/$name.log" &
   LAST_PID=$!
   BENCH_PIDS+=("$LAST_PID")
-  wait_port "$NEEDLE_PORT" "$LAST_PID" || die "needle did not start: $(tail -c 2000 "$BENCH_TMP/needle.log")"
+  wait_port "$NEEDLE_PORT" "$LAST_PID" || die "needle did not start: $(tail -c 2000 "$BENCH_TMP/$name.log")"
 }
 
 # check_url URL: one request must answer 200.
@@ -220,10 +243,11 @@ print(f"{v * {'us': 0.001, 'ms': 1, 's': 1000, 'm': 60000}[unit]:.3f}")
 PY
 }
 
-# run_wrk URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms errors" (wrk -t1 --latency).
+# run_wrk URL DURATION CONNECTIONS [THREADS]: prints "rps p50_ms p99_ms errors"
+# (wrk -tTHREADS --latency, THREADS 1 by default).
 run_wrk() {
-  local url="$1" duration="$2" connections="$3" out
-  local cmd=(wrk -t1 "-c$connections" "-d$duration" --latency "$url")
+  local url="$1" duration="$2" connections="$3" threads="${4:-1}" out
+  local cmd=(wrk "-t$threads" "-c$connections" "-d$duration" --latency "$url")
   if [[ -n "$WRK_CPUS" ]]; then cmd=(taskset -c "$WRK_CPUS" "${cmd[@]}"); fi
   out="$("${cmd[@]}" 2>&1)" || die "wrk failed on $url: $out"
   echo "$out" >>"$BENCH_TMP/wrk.log"
@@ -246,4 +270,50 @@ median() {
 # ratio A B: A / B with two decimals, "n/a" when B is 0.
 ratio() {
   awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
+}
+
+# bench_rounds PATH CONNECTIONS THREADS TARGET=PORT...: wrk on http://127.0.0.1:PORT/PATH for
+# each target, a WARMUP run each, then REPEAT rounds over all targets (so drift hits all alike).
+# Sets the medians in the global maps MED_RPS, MED_P50, MED_P99, MED_ERRS (keyed by target).
+# Env: DURATION, REPEAT, WARMUP.
+bench_rounds() {
+  local path="$1" connections="$2" threads="$3"
+  shift 3
+  local spec t round r a b e
+  local -a names=()
+  local -A url=() rps=() p50=() p99=() errs=()
+  for spec in "$@"; do
+    t="${spec%%=*}"
+    names+=("$t")
+    url[$t]="http://127.0.0.1:${spec#*=}$path"
+    check_url "${url[$t]}"
+  done
+  for t in "${names[@]}"; do run_wrk "${url[$t]}" "$WARMUP" "$connections" "$threads" >/dev/null; done
+  for round in $(seq 1 "$REPEAT"); do
+    for t in "${names[@]}"; do
+      read -r r a b e < <(run_wrk "${url[$t]}" "$DURATION" "$connections" "$threads")
+      rps[$t]+="$r "
+      p50[$t]+="$a "
+      p99[$t]+="$b "
+      errs[$t]+="$e "
+      log "$path -c$connections -t$threads round $round $t: $r rps, p50 $a ms, p99 $b ms, errors $e"
+    done
+  done
+  declare -gA MED_RPS=() MED_P50=() MED_P99=() MED_ERRS=()
+  for t in "${names[@]}"; do
+    # shellcheck disable=SC2086  # the lists are space-separated numbers
+    MED_RPS[$t]="$(median ${rps[$t]})"
+    # shellcheck disable=SC2086
+    MED_P50[$t]="$(median ${p50[$t]})"
+    # shellcheck disable=SC2086
+    MED_P99[$t]="$(median ${p99[$t]})"
+    # shellcheck disable=SC2086
+    MED_ERRS[$t]="$(median ${errs[$t]})"
+  done
+}
+
+# report_path NAME: bench/out/NAME-<UTC time>.txt (the directory is made).
+report_path() {
+  mkdir -p "$BENCH_ROOT/bench/out"
+  echo "$BENCH_ROOT/bench/out/$1-$(date -u +%Y%m%dT%H%M%SZ).txt"
 }
