@@ -107,7 +107,9 @@ CONF
 
 # start_nginx_upstream [WORKERS]: sets UPSTREAM_PORT and UPSTREAM_DIR. Serves /12b (12 bytes),
 # /4k and /256k (files), /50m (the file UPSTREAM_DIR/50m if a script writes it), and takes any
-# request body at /sink (read and dropped, answers 200 "ok\n").
+# request body at /sink: read whole (buffered by nginx's proxy module, which reads the body
+# before it forwards; a plain `return` would answer before the body is in), then dropped by an
+# inner server on a unix socket that answers 200 "ok\n".
 start_nginx_upstream() {
   local workers="${1:-1}" dir="$BENCH_TMP/upstream"
   UPSTREAM_DIR="$dir"
@@ -131,7 +133,11 @@ start_nginx_upstream() {
     location = /4k { default_type application/octet-stream; alias $dir/4k; }
     location = /256k { default_type application/octet-stream; alias $dir/256k; }
     location = /50m { default_type application/octet-stream; alias $dir/50m; }
-    location = /sink { return 200 "ok\n"; }
+    location = /sink { proxy_pass http://unix:$dir/sink.sock:/; }
+  }
+  server {
+    listen unix:$dir/sink.sock;
+    location / { return 200 "ok\n"; }
   }
 }
 CONF
