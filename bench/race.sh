@@ -15,8 +15,14 @@
 # with one keep-alive client connection each, GET and POST alternating, rounds alternating a
 # short gap and a gap swept across the upstream's measured idle close time (-20 ms .. +8 ms).
 #
+# The same run also gives the reuse figure: upstream connections opened per 1,000 requests
+# (the delay line's accept count), and needle's ratio to nginx's and HAProxy's.
+#
 #   bench/race.sh                      # 32 VUs x 64 rounds = 2048 requests per proxy per upstream
 #   VUS=32 ROUNDS=64 bench/race.sh     # (environment overrides)
+#   RACE_CASES=nginx bench/race.sh     # one upstream only (express, nginx; both by default)
+#
+# The table is also written to bench/out/race-<UTC time>.txt.
 #
 # Needs: nginx, haproxy, node (examples/app with node_modules), python3, a C++20 compiler if
 # the needle-delay-line target is not built. NEEDLE_BIN defaults to build/race/src/needle, else
@@ -28,6 +34,7 @@ VUS="${VUS:-32}"
 ROUNDS="${ROUNDS:-64}"
 DELAY_MS="${DELAY_MS:-1}"
 EXPRESS_KEEPALIVE_MS="${RACE_EXPRESS_KEEPALIVE_MS:-1000}"
+RACE_CASES="${RACE_CASES:-express nginx}"
 NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
 HAPROXY_BIN="${HAPROXY_BIN:-/usr/sbin/haproxy}"
 if [[ -z "${NEEDLE_BIN:-}" ]]; then
@@ -78,8 +85,10 @@ done
 if [[ -z "$DELAY_BIN" ]]; then
   DELAY_BIN="$TMP/needle-delay-line"
   log "building the delay line ($DELAY_BIN)"
-  "${CXX:-c++}" -std=c++20 -O2 -pthread -I"$ROOT/tests" "$ROOT/bench/delay_line_main.cc" \
-    "$ROOT/tests/support/delay_line.cc" -o "$DELAY_BIN"
+  dl_sources=("$ROOT/bench/delay_line_main.cc" "$ROOT/tests/support/delay_line.cc")
+  # The DelayLine may sit on the tests' PeerLoop (poll loop with a wake-up eventfd).
+  [[ -f "$ROOT/tests/support/peer_loop.cc" ]] && dl_sources+=("$ROOT/tests/support/peer_loop.cc")
+  "${CXX:-c++}" -std=c++20 -O2 -pthread -I"$ROOT/tests" "${dl_sources[@]}" -o "$DELAY_BIN"
 fi
 
 start_delay_line() {  # NAME TARGET_PORT ; sets DL_PORT
@@ -236,6 +245,7 @@ start_needle() {  # TARGET ; sets PX_PORT
 
 # ---- one upstream, three proxies at once ----------------------------------------------------
 ROWS=()
+REUSE_LINES=()
 run_case() {  # CASE (express|nginx)
   CASE="$1"
   case "$CASE" in
@@ -246,7 +256,7 @@ run_case() {  # CASE (express|nginx)
   close_ms="$(measure_close_ms "$UP_PORT")"
   log "$CASE upstream on $UP_PORT closes idle connections after ${close_ms} ms"
   local proxy px_pids=() load_pids=()
-  declare -A port_of
+  local -A port_of per_1k
   for proxy in nginx haproxy needle; do
     start_delay_line "$CASE-$proxy" "$UP_PORT"
     case "$proxy" in
@@ -278,12 +288,20 @@ import json, sys
 case, close_ms, stats, j = sys.argv[1], sys.argv[2], sys.argv[3].split(), json.loads(sys.argv[4])
 errors = ",".join(f"{k}:{v}" for k, v in sorted(j["errors"].items())) or "-"
 statuses = ",".join(f"{k}:{v}" for k, v in j["statuses"].items() if not k.startswith("2")) or "-"
+per_1k = int(stats[1]) * 1000 / j["requests"] if j["requests"] else float("nan")
 print(f"| {case} ({close_ms} ms) | {j['label']} | {j['requests']} | {j['non_2xx']} ({statuses}) "
       f"| {j['client_errors']} ({errors}) | {j['failed_get']} / {j['failed_post']} "
-      f"| {stats[1]} | {j['seconds']} |")
+      f"| {stats[1]} | {per_1k:.0f} | {j['seconds']} |")
 PY
 )")
+    per_1k[$proxy]="$(python3 -c 'import json, sys
+j = json.loads(sys.argv[2]); n = j["requests"]
+print(f"{int(sys.argv[1].split()[1]) * 1000 / n:.1f}" if n else "0")' "$stats" "$json")"
   done
+  local vs_nginx vs_haproxy
+  vs_nginx="$(awk -v a="${per_1k[needle]}" -v b="${per_1k[nginx]}" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')"
+  vs_haproxy="$(awk -v a="${per_1k[needle]}" -v b="${per_1k[haproxy]}" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')"
+  REUSE_LINES+=("$CASE: upstream conns opened per 1k requests: needle ${per_1k[needle]}, nginx ${per_1k[nginx]}, haproxy ${per_1k[haproxy]}; needle/nginx $vs_nginx, needle/haproxy $vs_haproxy")
   for pid in "${px_pids[@]}"; do stop_pid "$pid"; done
   stop_pid "$UP_PID"
   if [[ -f "$TMP/needle-$CASE.access.log" ]]; then
@@ -294,10 +312,18 @@ PY
 }
 
 log "needle: $NEEDLE_BIN; delay line: $DELAY_BIN (${DELAY_MS} ms each way)"
-run_case express
-run_case nginx
+for c in $RACE_CASES; do run_case "$c"; done
 
-echo
-echo "| upstream (idle close) | proxy | requests | non-2xx | client errors | failed GET / POST | upstream conns opened | seconds |"
-echo "|---|---|---|---|---|---|---|---|"
-printf '%s\n' "${ROWS[@]}"
+mkdir -p "$ROOT/bench/out"
+REPORT="$ROOT/bench/out/race-$(date -u +%Y%m%dT%H%M%SZ).txt"
+{
+  echo
+  echo "race: $VUS VUs x $ROUNDS rounds per proxy per upstream, delay line ${DELAY_MS} ms each way; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "| upstream (idle close) | proxy | requests | non-2xx | client errors | failed GET / POST | upstream conns opened | conns per 1k requests | seconds |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+  printf '%s\n' "${REUSE_LINES[@]}"
+} | tee "$REPORT"
+log "report written to $REPORT"
