@@ -1,10 +1,10 @@
-#include "observe/json_writer.h"
+#include "base/json_writer.h"
 
 #include <ctime>
 
 #include <fmt/format.h>
 
-namespace needle::observe::json {
+namespace needle::json {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -124,4 +124,4 @@ std::string format_time(std::chrono::system_clock::time_point time) {
   return out;
 }
 
-}  // namespace needle::observe::json
+}  // namespace needle::json

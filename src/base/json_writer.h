@@ -1,12 +1,12 @@
 #pragma once
-// Small JSON output helpers shared by the access log, the pools page and the alert batches.
-// Output only: needle never parses JSON on the data path.
+// Small JSON output helpers shared by the access log, the pools page, the alert batches and
+// doctor's report. Output only: needle never parses JSON on the data path.
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace needle::observe::json {
+namespace needle::json {
 
 // Appends `text` as a quoted JSON string (RFC 8259 section 7): '"', '\\' and every control
 // byte (< 0x20, and 0x7F) are escaped; valid UTF-8 passes through unchanged; each byte that is
@@ -19,4 +19,4 @@ std::string quote(std::string_view text);
 void append_time(std::string& out, std::chrono::system_clock::time_point time);
 std::string format_time(std::chrono::system_clock::time_point time);
 
-}  // namespace needle::observe::json
+}  // namespace needle::json

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "base/json_writer.h"
+
 namespace needle::doctor {
 
 namespace {
@@ -18,7 +20,7 @@ std::string ms_and_s(Millis d) {
   return fmt::format("{} ms ({:.3f} s)", d.count(), static_cast<double>(d.count()) / 1000.0);
 }
 
-// A tiny JSON object/array builder: enough for one flat report, no dependency on observe/.
+// A tiny JSON object/array builder over base/json_writer.h: enough for one flat report.
 class JsonOut {
  public:
   JsonOut& begin_object() { return open('{'); }
@@ -27,12 +29,16 @@ class JsonOut {
   JsonOut& end_array() { return close(']'); }
   JsonOut& key(std::string_view k) {
     comma();
-    out_ += json_quote(k);
+    json::append_string(out_, k);
     out_ += ':';
     after_key_ = true;
     return *this;
   }
-  JsonOut& str(std::string_view v) { return raw(json_quote(v)); }
+  JsonOut& str(std::string_view v) {
+    comma();
+    json::append_string(out_, v);
+    return *this;
+  }
   JsonOut& num(long long v) { return raw(fmt::format("{}", v)); }
   JsonOut& boolean(bool v) { return raw(v ? "true" : "false"); }
   JsonOut& null() { return raw("null"); }
@@ -77,37 +83,6 @@ class JsonOut {
 };
 
 }  // namespace
-
-std::string json_quote(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 std::string format_text(const Measurement& m, const Diagnosis& d,
                         const std::vector<std::string>& context) {

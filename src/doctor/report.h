@@ -17,7 +17,4 @@ std::string format_json(const Measurement& measurement, const Diagnosis& diagnos
 // A probe or usage error (exit status 2): {"url":..., "verdict":"error", "error":..., ...}.
 std::string format_error_json(const std::string& url, const std::string& error);
 
-// RFC 8259 string escaping, quotes included.
-std::string json_quote(std::string_view text);
-
 }  // namespace needle::doctor

@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "base/json_writer.h"
 #include "base/log.h"
-#include "observe/json_writer.h"
 
 namespace needle::observe {
 namespace {

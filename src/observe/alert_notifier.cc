@@ -24,8 +24,8 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "base/json_writer.h"
 #include "base/log.h"
-#include "observe/json_writer.h"
 
 namespace needle::observe {
 

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "observe/json_writer.h"
+#include "base/json_writer.h"
 
 namespace needle::observe {
 namespace {

@@ -273,8 +273,10 @@ TEST(DoctorJson, ErrorObject) {
   EXPECT_CONTAINS(j["error"].s, "refused");
 }
 
-TEST(DoctorJson, QuotesEverythingThatNeedsIt) {
-  EXPECT_EQ(json_quote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+TEST(DoctorJson, ErrorTextWithQuotesControlBytesAndInvalidUtf8StaysValidJson) {
+  const std::string error = "bad \"q\" \\ \n\x01\x7f\xff end";
+  const Json j = JsonReader(format_error_json("http://127.0.0.1:1/", error)).parse();
+  EXPECT_EQ(j["error"].s, error);
 }
 
 TEST(DoctorText, ShowsMeasuredValuesVerdictAndFixes) {
