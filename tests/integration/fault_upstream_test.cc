@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "support/eventually.h"
 #include "support/http_client.h"
 #include "support/needle_process.h"
 #include "support/scripted_upstream.h"
@@ -53,16 +54,6 @@ long rss_kib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
-}
-
-template <typename Predicate>
-bool eventually(milliseconds timeout, Predicate done) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
 }
 
 // The access log line of the only request whose path is `path`.

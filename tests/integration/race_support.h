@@ -1,8 +1,8 @@
 #pragma once
 // Helpers for the race_*_test.cc end-to-end tests of the keep-alive close race (DESIGN.md "The
 // race-free pool"): a generated needle.toml (workers = 1, access log on stdout, admin on a free
-// port), a small JSON reader for access-log lines and /pools, an admin GET, and a bounded
-// multi-client driver that sends GET/POST with scripted gaps and counts every failure.
+// port), access-log lines and /pools read as JSON (support/json_reader.h), an admin GET, and a
+// bounded multi-client driver that sends GET/POST with scripted gaps and counts every failure.
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -21,167 +21,13 @@
 
 #include "support/free_port.h"
 #include "support/http_client.h"
+#include "support/json_reader.h"
 #include "support/needle_process.h"
 
 namespace needle::test::race {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// ---- JSON (enough for access-log lines and /pools) ------------------------------------------
-
-struct Json {
-  enum class Type { null, boolean, number, string, array, object };
-  Type type = Type::null;
-  bool b = false;
-  double n = 0;
-  std::string s;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> fields;
-
-  const Json& operator[](std::string_view key) const {
-    static const Json kNull;
-    for (const auto& [k, v] : fields) {
-      if (k == key) return v;
-    }
-    return kNull;
-  }
-  const Json& operator[](size_t i) const {
-    static const Json kNull;
-    return i < items.size() ? items[i] : kNull;
-  }
-  bool has(std::string_view key) const {
-    for (const auto& [k, v] : fields) {
-      if (k == key) return true;
-    }
-    return false;
-  }
-  size_t size() const { return type == Type::array ? items.size() : fields.size(); }
-  long long integer() const { return static_cast<long long>(n); }
-  const std::string& str() const { return s; }
-};
-
-class JsonReader {
- public:
-  // nullopt on any syntax error (tests then fail with the raw text).
-  static std::optional<Json> parse(std::string_view text) {
-    JsonReader r(text);
-    Json v;
-    if (!r.value(v)) return std::nullopt;
-    r.ws();
-    if (r.p_ != r.t_.size()) return std::nullopt;
-    return v;
-  }
-
- private:
-  explicit JsonReader(std::string_view t) : t_(t) {}
-  void ws() {
-    while (p_ < t_.size() && std::isspace(static_cast<unsigned char>(t_[p_]))) ++p_;
-  }
-  bool lit(std::string_view w) {
-    if (t_.substr(p_, w.size()) != w) return false;
-    p_ += w.size();
-    return true;
-  }
-  bool string(std::string& out) {
-    if (p_ >= t_.size() || t_[p_] != '"') return false;
-    for (++p_; p_ < t_.size(); ++p_) {
-      char c = t_[p_];
-      if (c == '"') {
-        ++p_;
-        return true;
-      }
-      if (c == '\\') {
-        if (++p_ >= t_.size()) return false;
-        char e = t_[p_];
-        switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'u': {
-            if (p_ + 4 >= t_.size()) return false;
-            unsigned code = std::stoul(std::string(t_.substr(p_ + 1, 4)), nullptr, 16);
-            out += code < 0x80 ? static_cast<char>(code) : '?';
-            p_ += 4;
-            break;
-          }
-          default: out += e;
-        }
-        continue;
-      }
-      out += c;
-    }
-    return false;
-  }
-  bool value(Json& v) {
-    ws();
-    if (p_ >= t_.size()) return false;
-    char c = t_[p_];
-    if (c == '{') {
-      v.type = Json::Type::object;
-      ++p_;
-      ws();
-      if (p_ < t_.size() && t_[p_] == '}') return ++p_, true;
-      for (;;) {
-        ws();
-        std::string key;
-        if (!string(key)) return false;
-        ws();
-        if (p_ >= t_.size() || t_[p_] != ':') return false;
-        ++p_;
-        Json item;
-        if (!value(item)) return false;
-        v.fields.emplace_back(std::move(key), std::move(item));
-        ws();
-        if (p_ < t_.size() && t_[p_] == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ < t_.size() && t_[p_] == '}') return ++p_, true;
-        return false;
-      }
-    }
-    if (c == '[') {
-      v.type = Json::Type::array;
-      ++p_;
-      ws();
-      if (p_ < t_.size() && t_[p_] == ']') return ++p_, true;
-      for (;;) {
-        Json item;
-        if (!value(item)) return false;
-        v.items.push_back(std::move(item));
-        ws();
-        if (p_ < t_.size() && t_[p_] == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ < t_.size() && t_[p_] == ']') return ++p_, true;
-        return false;
-      }
-    }
-    if (c == '"') {
-      v.type = Json::Type::string;
-      return string(v.s);
-    }
-    if (lit("true")) return v.type = Json::Type::boolean, v.b = true, true;
-    if (lit("false")) return v.type = Json::Type::boolean, v.b = false, true;
-    if (lit("null")) return v.type = Json::Type::null, true;
-    const size_t start = p_;
-    while (p_ < t_.size() && (std::isdigit(static_cast<unsigned char>(t_[p_])) || t_[p_] == '-' ||
-                              t_[p_] == '+' || t_[p_] == '.' || t_[p_] == 'e' || t_[p_] == 'E')) {
-      ++p_;
-    }
-    if (p_ == start) return false;
-    v.type = Json::Type::number;
-    v.n = std::strtod(std::string(t_.substr(start, p_ - start)).c_str(), nullptr);
-    return true;
-  }
-
-  std::string_view t_;
-  size_t p_ = 0;
-};
 
 // ---- needle -----------------------------------------------------------------------------------
 

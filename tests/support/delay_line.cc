@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <system_error>
 #include <vector>
 
 namespace needle::test {
@@ -29,12 +27,6 @@ struct Item {
   std::string bytes;
   size_t at = 0;  // bytes already written
 };
-
-timespec to_timespec(Clock::duration d) {
-  if (d < Clock::duration::zero()) d = Clock::duration::zero();
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-}
 
 void reset_and_close(int fd) {
   linger lg{1, 0};
@@ -62,37 +54,14 @@ struct DelayLine::Pair {
 };
 
 DelayLine::DelayLine(int target_port, Options options)
-    : target_port_(target_port), options_(options) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) throw std::system_error(errno, std::generic_category(), "delay line socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 512) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int err = errno;
-    ::close(listen_fd_);
-    throw std::system_error(err, std::generic_category(), "delay line bind/listen");
-  }
-  port_ = ntohs(addr.sin_port);
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
-    ::close(listen_fd_);
-    throw std::system_error(errno, std::generic_category(), "delay line eventfd");
-  }
+    : target_port_(target_port), options_(options), loop_("delay line") {
   thread_ = std::thread([this] { run(); });
 }
 
 DelayLine::~DelayLine() {
   stopping_ = true;
-  uint64_t one = 1;
-  ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
-  (void)ignored;
+  loop_.wake();
   if (thread_.joinable()) thread_.join();
-  ::close(listen_fd_);
-  ::close(wake_fd_);
 }
 
 void DelayLine::run() {
@@ -169,12 +138,9 @@ void DelayLine::run() {
   };
 
   while (!stopping_) {
-    auto now = Clock::now();
     std::optional<Clock::time_point> deadline;
-    fds.clear();
+    fds.assign(PeerLoop::kFirstPeerFd, pollfd{});
     owners.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, POLLIN, 0});
     for (auto& pp : pairs) {
       Pair& p = *pp;
       for (int i = 0; i < 2; ++i) {
@@ -194,20 +160,12 @@ void DelayLine::run() {
         }
       }
     }
-    timespec ts{};
-    if (deadline) ts = to_timespec(*deadline - now);
-    int n = ::ppoll(fds.data(), fds.size(), deadline ? &ts : nullptr, nullptr);
-    if (n < 0 && errno != EINTR) break;
-    if (fds[0].revents & POLLIN) {
-      uint64_t v;
-      ssize_t ignored = ::read(wake_fd_, &v, sizeof v);
-      (void)ignored;
-    }
+    if (!loop_.wait(fds, deadline)) break;
 
     for (size_t k = 0; k < owners.size(); ++k) {
       auto [p, i] = owners[k];
       Pair::Side& s = p->side[i];
-      short re = fds[k + 2].revents;
+      short re = fds[k + PeerLoop::kFirstPeerFd].revents;
       if (s.fd < 0 || re == 0) continue;
       if (s.connecting && (re & (POLLOUT | POLLERR | POLLHUP))) {
         int err = 0;
@@ -242,16 +200,13 @@ void DelayLine::run() {
       }
     }
 
-    if (fds[1].revents & POLLIN) {
-      for (;;) {
-        int cfd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (cfd < 0) break;
+    if (PeerLoop::listener_ready(fds)) {
+      for (int cfd; (cfd = loop_.accept()) >= 0;) {
         ++accepted_;
         auto p = std::make_unique<Pair>();
         p->side[0].fd = cfd;
         int tfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         int one = 1;
-        ::setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         p->side[1].fd = tfd;
         if (tfd >= 0) {
           ::setsockopt(tfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -272,7 +227,7 @@ void DelayLine::run() {
       }
     }
 
-    now = Clock::now();
+    const auto now = Clock::now();
     for (auto& pp : pairs) {
       for (int i = 0; i < 2; ++i) deliver(*pp, i, now);
       for (int i = 0; i < 2; ++i) close_if_finished(*pp, i);

@@ -6,11 +6,13 @@
 // side) resets the other side (SO_LINGER {1, 0}) after the delay. A refused connect to the
 // target resets the client after the delay. A round trip through it takes at least 2 x delay.
 // Memory is bounded: past max_buffered bytes queued in a direction it stops reading that side.
-// One thread, ppoll-based; accessors are thread-safe.
+// One thread, on a PeerLoop; accessors are thread-safe.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <thread>
+
+#include "support/peer_loop.h"
 
 namespace needle::test {
 
@@ -29,7 +31,7 @@ class DelayLine {
   DelayLine(const DelayLine&) = delete;
   DelayLine& operator=(const DelayLine&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return loop_.port(); }
   std::chrono::milliseconds delay() const { return options_.delay; }
   size_t connections_accepted() const { return accepted_.load(); }
   size_t resets_passed() const { return resets_.load(); }  // RSTs forwarded, either way
@@ -40,9 +42,7 @@ class DelayLine {
 
   int target_port_;
   Options options_;
-  int listen_fd_ = -1;
-  int wake_fd_ = -1;
-  int port_ = 0;
+  PeerLoop loop_;
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> accepted_{0};
   std::atomic<size_t> resets_{0};

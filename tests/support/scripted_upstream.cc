@@ -1,10 +1,6 @@
 #include "support/scripted_upstream.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,7 +13,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string_view>
-#include <system_error>
 
 namespace needle::test {
 namespace {
@@ -165,12 +160,6 @@ const llhttp_settings_t& request_settings() {
   return s;
 }
 
-timespec to_timespec(Clock::duration d) {
-  if (d < Clock::duration::zero()) d = Clock::duration::zero();
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-}
-
 }  // namespace
 
 ScriptedStep ScriptedStep::respond(int status, std::string body) {
@@ -248,26 +237,8 @@ struct ScriptedUpstream::Connection {
   bool idle() const { return state == State::reading && in.empty(); }
 };
 
-ScriptedUpstream::ScriptedUpstream(ConnectionScript script) : script_(std::move(script)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) throw std::system_error(errno, std::generic_category(), "upstream socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 512) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int err = errno;
-    ::close(listen_fd_);
-    throw std::system_error(err, std::generic_category(), "upstream bind/listen");
-  }
-  port_ = ntohs(addr.sin_port);
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
-    ::close(listen_fd_);
-    throw std::system_error(errno, std::generic_category(), "upstream eventfd");
-  }
+ScriptedUpstream::ScriptedUpstream(ConnectionScript script)
+    : loop_("upstream"), script_(std::move(script)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -276,12 +247,8 @@ ScriptedUpstream::~ScriptedUpstream() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  uint64_t one = 1;
-  ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
-  (void)ignored;
+  loop_.wake();
   if (thread_.joinable()) thread_.join();
-  ::close(listen_fd_);
-  ::close(wake_fd_);
 }
 
 void ScriptedUpstream::set_script(ConnectionScript script) {
@@ -351,7 +318,6 @@ void ScriptedUpstream::run() {
       if (stopping_) break;
     }
     // Deadline: the nearest delay end or idle-close moment.
-    auto now = Clock::now();
     std::optional<Clock::time_point> deadline;
     for (auto& c : conns) {
       std::optional<Clock::time_point> t;
@@ -359,40 +325,26 @@ void ScriptedUpstream::run() {
       if (c->idle() && c->script.idle_close_after) t = c->idle_since + *c->script.idle_close_after;
       if (t && (!deadline || *t < *deadline)) deadline = t;
     }
-    fds.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, POLLIN, 0});
+    fds.assign(PeerLoop::kFirstPeerFd, pollfd{});
     for (auto& c : conns) {
       short events = c->in.size() < kMaxBufferedInput ? POLLIN : 0;
       if (c->state == Connection::State::writing) events |= POLLOUT;
       if (c->peer_eof) events &= ~POLLIN;
       fds.push_back({c->fd, events, 0});
     }
-    timespec ts{};
-    if (deadline) ts = to_timespec(*deadline - now);
-    int n = ::ppoll(fds.data(), fds.size(), deadline ? &ts : nullptr, nullptr);
-    if (n < 0 && errno != EINTR) break;
+    if (!loop_.wait(fds, deadline)) break;
 
-    if (fds[0].revents & POLLIN) {
-      uint64_t v;
-      ssize_t ignored = ::read(wake_fd_, &v, sizeof v);
-      (void)ignored;
-    }
     for (size_t i = 0; i < conns.size(); ++i) {
       Connection& c = *conns[i];
-      short re = fds[i + 2].revents;
+      short re = fds[i + PeerLoop::kFirstPeerFd].revents;
       if (re & POLLOUT) on_writable(c);
       if (c.state != Connection::State::closed && (re & (POLLIN | POLLHUP | POLLERR)))
         on_readable(c);
     }
-    if (fds[1].revents & POLLIN) {
+    if (PeerLoop::listener_ready(fds)) {
       // accept after the connections: new ones are not in fds yet.
       size_t before = conns.size();
-      for (;;) {
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) break;
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      for (int fd; (fd = loop_.accept()) >= 0;) {
         auto c = std::make_unique<Connection>();
         c->fd = fd;
         {
@@ -410,7 +362,7 @@ void ScriptedUpstream::run() {
       if (conns.size() != before) notify();
     }
     // Timers.
-    now = Clock::now();
+    const auto now = Clock::now();
     for (auto& cp : conns) {
       Connection& c = *cp;
       if (c.state == Connection::State::delaying && now >= c.delay_until) {

@@ -1,7 +1,7 @@
 #pragma once
 // An in-process fake upstream with exact fault timing, for tests that need a peer to misbehave
 // at a given moment: close an idle connection at idle age T, reset the Nth request, answer
-// late, answer half, answer garbage, or never answer. One thread runs a ppoll loop over the
+// late, answer half, answer garbage, or never answer. One thread runs a PeerLoop over the
 // listener (127.0.0.1, port 0) and every connection, so timers fire within the kernel's timer
 // slop, not a polling interval. Accessors are thread-safe; scripts are read at accept.
 #include <chrono>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/http_client.h"  // Headers
+#include "support/peer_loop.h"
 
 namespace needle::test {
 
@@ -90,7 +91,7 @@ class ScriptedUpstream {
   ScriptedUpstream(const ScriptedUpstream&) = delete;
   ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return loop_.port(); }
 
   // For connections accepted from now on.
   void set_script(ConnectionScript script);
@@ -113,7 +114,6 @@ class ScriptedUpstream {
  private:
   struct Connection;
   void run();
-  void accept_all();
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   void process_input(Connection& c);
@@ -122,9 +122,7 @@ class ScriptedUpstream {
   void close_connection(Connection& c, CloseHow how);
   void notify();
 
-  int listen_fd_ = -1;
-  int wake_fd_ = -1;
-  int port_ = 0;
+  PeerLoop loop_;
   std::thread thread_;
 
   mutable std::mutex mutex_;  // guards everything below
