@@ -23,6 +23,7 @@ std::string_view cause_name(Cause cause) {
     case Cause::upstream_write_failed: return "upstream_write_failed";
     case Cause::draining: return "draining";
     case Cause::upstream_5xx: return "upstream_5xx";
+    case Cause::local_resource_exhausted: return "local_resource_exhausted";
   }
   return "unknown";
 }

@@ -1,7 +1,8 @@
 #pragma once
 // Why an upstream attempt (or a whole request) failed: one closed set of values shared by the
 // proxy, the pool, the access log, metrics and alerts. Adding a cause means adding it here and
-// to cause_name(); names are stable API (log fields, metric labels, alert rules).
+// to cause_name() (and to kLastCause when it goes last); names are stable API (log fields,
+// metric labels, alert rules). Values are contiguous from `none` to kLastCause.
 #include <cstdint>
 #include <string_view>
 
@@ -27,7 +28,11 @@ enum class Cause : uint8_t {
   upstream_write_failed,              // error while sending the request (after retries)
   draining,                           // refused because the server is shutting down
   upstream_5xx,                       // the upstream itself answered 5xx; needle relayed it
+  local_resource_exhausted,           // needle itself is out of fds or buffers (EMFILE, ENFILE,
+                                      // ENOBUFS, ENOMEM) opening an upstream socket; not the
+                                      // host's fault: never counts toward its ejection
 };
+inline constexpr Cause kLastCause = Cause::local_resource_exhausted;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

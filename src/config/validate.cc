@@ -261,7 +261,7 @@ class Validator {
       }
     }
     std::vector<std::string> cause_names;
-    for (int c = 1; c <= static_cast<int>(Cause::draining); ++c) {
+    for (int c = 1; c <= static_cast<int>(kLastCause); ++c) {
       cause_names.emplace_back(cause_name(static_cast<Cause>(c)));
     }
     for (size_t i = 0; i < a.causes.size(); ++i) {

@@ -7,14 +7,10 @@ std::string_view or_none(std::string_view value) {
   return value.empty() ? kNoLabel : value;
 }
 
-// Every Cause value, in enum order (the enum is contiguous; cause_name() says "unknown" past it).
+// Every Cause value, in enum order (the enum is contiguous up to kLastCause).
 template <typename F>
 void for_each_cause(F f) {
-  for (unsigned i = 0; i <= 0xFF; ++i) {
-    const auto cause = static_cast<Cause>(i);
-    if (cause_name(cause) == "unknown") break;
-    f(cause);
-  }
+  for (unsigned i = 0; i <= static_cast<unsigned>(kLastCause); ++i) f(static_cast<Cause>(i));
 }
 
 }  // namespace

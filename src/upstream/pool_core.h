@@ -16,7 +16,9 @@
 #include <vector>
 #include <utility>
 
+#include "base/cause.h"
 #include "base/clock.h"
+#include "upstream/connect_failure_note.h"
 #include "upstream/idle_timeout_estimator.h"
 #include "upstream/pool_types.h"
 
@@ -43,8 +45,11 @@ class PoolCore {
   // Passive health: eject_after_connect_failures consecutive failures eject the host for
   // eject_duration. The count is not reset by the ejection itself, so the first attempt after
   // an ejection that fails again ejects again at once (a half-open probe).
-  void connect_failed() {
+  // local_resource_exhausted (needle out of fds or buffers) is needle's own failure: it says
+  // nothing about the host, so it neither counts as a connect failure nor ends a streak.
+  void connect_failed(Cause cause) {
     --connecting_;
+    if (cause == Cause::local_resource_exhausted) return;
     ++counters_.connect_failures;
     ++consecutive_connect_failures_;
     auto threshold = settings_.eject_after_connect_failures;
@@ -52,6 +57,8 @@ class PoolCore {
       ejected_until_ = clock_.now() + settings_.eject_duration;
     }
   }
+  // Bridge for callers that do not pass the cause yet (see connect_failure_note.h).
+  void connect_failed() { connect_failed(take_connect_failure()); }
   // The connect coroutine went away without an outcome (its io_context was shut down).
   void connect_abandoned() { --connecting_; }
   // The new connection is busy at once: it was opened for a waiting exchange.

@@ -1,14 +1,18 @@
 #include "upstream/upstream_connector.h"
 
+#include <cerrno>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/connect.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+
+#include "upstream/connect_failure_note.h"
 
 namespace needle::upstream {
 namespace {
@@ -30,7 +34,36 @@ struct ConnectRace {
   bool timed_out = false;
 };
 
+// needle itself is short of descriptors or kernel memory (socket(2), connect(2), and the
+// resolver's own sockets): the host may be perfectly healthy. Asio reports errno values in its
+// own system category, which maps to no std::errc condition, so the values are compared as such.
+bool is_local_exhaustion(const std::error_code& ec) {
+  if (ec.category() != asio::error::get_system_category()) return false;
+  switch (ec.value()) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ConnectOutcome failure(Cause cause, std::error_code error) {
+  note_connect_failure(cause);
+  return ConnectOutcome{std::nullopt, cause, error};
+}
+
+thread_local Cause last_connect_failure = Cause::connect_error;
+
 }  // namespace
+
+void note_connect_failure(Cause cause) { last_connect_failure = cause; }
+
+Cause take_connect_failure() {
+  return std::exchange(last_connect_failure, Cause::connect_error);
+}
 
 asio::awaitable<ConnectOutcome> open_upstream_socket(const config::HostPort& address,
                                                      Millis timeout) {
@@ -59,23 +92,30 @@ asio::awaitable<ConnectOutcome> open_upstream_socket(const config::HostPort& add
         co_await race->resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
     if (ec || results.empty()) {
       finish();
-      std::error_code error = race->timed_out ? std::error_code(asio::error::timed_out)
-                              : ec            ? ec
-                                              : std::error_code(asio::error::host_not_found);
-      co_return ConnectOutcome{std::nullopt, Cause::resolve_failed, error};
+      if (race->timed_out) co_return failure(Cause::resolve_failed, asio::error::timed_out);
+      if (is_local_exhaustion(ec)) co_return failure(Cause::local_resource_exhausted, ec);
+      co_return failure(Cause::resolve_failed,
+                        ec ? ec : std::error_code(asio::error::host_not_found));
     }
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
 
-  auto [ec, endpoint] = co_await asio::async_connect(race->socket, endpoints, use_tuple);
+  // Each endpoint in turn, the socket opened here rather than by async_connect: when socket(2)
+  // fails, asio's range connect reports operation_aborted and the real errno (EMFILE) is lost.
+  std::error_code ec;
+  for (const auto& endpoint : endpoints) {
+    race->socket.open(endpoint.protocol(), ec);
+    if (ec) break;  // needle's own trouble: another endpoint would fail the same way
+    std::tie(ec) = co_await race->socket.async_connect(endpoint, use_tuple);
+    if (!ec || race->timed_out) break;
+    std::error_code ignored;
+    race->socket.close(ignored);
+  }
   finish();
-  if (race->timed_out) {
-    co_return ConnectOutcome{std::nullopt, Cause::connect_timeout, asio::error::timed_out};
-  }
-  if (ec == asio::error::connection_refused) {
-    co_return ConnectOutcome{std::nullopt, Cause::connect_refused, ec};
-  }
-  if (ec) co_return ConnectOutcome{std::nullopt, Cause::connect_error, ec};
+  if (race->timed_out) co_return failure(Cause::connect_timeout, asio::error::timed_out);
+  if (ec == asio::error::connection_refused) co_return failure(Cause::connect_refused, ec);
+  if (is_local_exhaustion(ec)) co_return failure(Cause::local_resource_exhausted, ec);
+  if (ec) co_return failure(Cause::connect_error, ec);
 
   std::error_code ignored;  // a socket without TCP_NODELAY still works, only slower
   race->socket.set_option(tcp::no_delay(true), ignored);

@@ -1,7 +1,9 @@
 #pragma once
 // Opens one TCP connection to an upstream host: literal IPs are used as is, names go through
 // the resolver; the whole attempt (resolve + connect) is bounded by `timeout`. TCP_NODELAY is
-// set on success. Errors are values: the cause says which step failed.
+// set on success. Errors are values: the cause says which step failed, and
+// local_resource_exhausted says needle itself ran out of fds or buffers (the error keeps the
+// errno, e.g. "Too many open files"), which is no fault of the host.
 #include <optional>
 #include <system_error>
 
@@ -16,7 +18,8 @@ namespace needle::upstream {
 
 struct ConnectOutcome {
   std::optional<asio::ip::tcp::socket> socket;  // set iff cause == Cause::none
-  Cause cause = Cause::none;  // connect_refused / connect_timeout / connect_error / resolve_failed
+  Cause cause = Cause::none;  // connect_refused / connect_timeout / connect_error /
+                              // resolve_failed / local_resource_exhausted
   std::error_code error;
 };
 

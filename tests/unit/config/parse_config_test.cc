@@ -216,6 +216,17 @@ statuses = []
   EXPECT_TRUE(c.alerts.statuses.empty());  // written empty: no status alerts, not the default
 }
 
+TEST(ConfigParse, AlertCausesAcceptEveryCauseName) {
+  // The last causes of the enum too (the list of known names once stopped at `draining`).
+  const Config c = load_ok(std::string(kMinimal) + R"(
+[alerts]
+webhook = "http://127.0.0.1:9000/hook"
+causes = ["draining", "upstream_5xx", "local_resource_exhausted"]
+)");
+  EXPECT_EQ(c.alerts.causes,
+            (std::vector<std::string>{"draining", "upstream_5xx", "local_resource_exhausted"}));
+}
+
 TEST(ConfigParse, InlineTablesWork) {
   const Config c = load_ok(R"(
 listener = [{ address = "127.0.0.1:8080" }]

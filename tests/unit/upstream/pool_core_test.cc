@@ -331,6 +331,33 @@ TEST_F(PoolCoreTest, EjectsAfterConsecutiveConnectFailures) {
   EXPECT_TRUE(core().ejected());
 }
 
+TEST_F(PoolCoreTest, NeedlesOwnFdShortageNeitherCountsNorEjects) {
+  settings.eject_after_connect_failures = 2;
+  core().connect_started();
+  core().connect_failed(Cause::connect_refused);
+  for (int i = 0; i < 10; ++i) {
+    core().connect_started();
+    core().connect_failed(Cause::local_resource_exhausted);  // EMFILE while opening the socket
+  }
+  EXPECT_FALSE(core().ejected());
+  EXPECT_EQ(core().counters().connect_failures, 1u);
+  EXPECT_EQ(core().active_requests(), 0u);
+  core().connect_started();
+  core().connect_failed(Cause::connect_timeout);  // the host's streak went on underneath
+  EXPECT_TRUE(core().ejected());
+}
+
+TEST_F(PoolCoreTest, CauselessConnectFailedReadsTheConnectorsNote) {
+  settings.eject_after_connect_failures = 1;
+  core().connect_started();
+  note_connect_failure(Cause::local_resource_exhausted);
+  core().connect_failed();
+  EXPECT_FALSE(core().ejected());
+  core().connect_started();
+  core().connect_failed();  // nothing noted (the note is taken once): counts as the host's
+  EXPECT_TRUE(core().ejected());
+}
+
 // --- sentinel ------------------------------------------------------------------------------
 
 class PoolCoreSentinelTest : public PoolCoreTest {

@@ -1,0 +1,30 @@
+// The closed Cause enum: contiguous up to kLastCause, every value named once (names are API:
+// log fields, metric labels, alert rule matchers, [alerts] causes).
+#include "base/cause.h"
+
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace needle {
+namespace {
+
+TEST(Cause, EveryValueUpToTheLastHasItsOwnName) {
+  std::set<std::string> names;
+  for (unsigned i = 0; i <= static_cast<unsigned>(kLastCause); ++i) {
+    const std::string name(cause_name(static_cast<Cause>(i)));
+    EXPECT_NE(name, "unknown") << i;
+    EXPECT_TRUE(names.insert(name).second) << "duplicate name " << name;
+  }
+  EXPECT_EQ(cause_name(static_cast<Cause>(static_cast<unsigned>(kLastCause) + 1)), "unknown");
+}
+
+TEST(Cause, LocalResourceExhaustionIsNeedlesOwnNotTheUpstreams) {
+  EXPECT_EQ(cause_name(Cause::local_resource_exhausted), "local_resource_exhausted");
+  EXPECT_FALSE(is_upstream_cause(Cause::local_resource_exhausted));
+  EXPECT_TRUE(is_upstream_cause(Cause::connect_error));
+}
+
+}  // namespace
+}  // namespace needle
