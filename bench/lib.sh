@@ -105,11 +105,13 @@ nginx_http_common() {
 CONF
 }
 
-# start_nginx_upstream [WORKERS]: sets UPSTREAM_PORT and UPSTREAM_DIR. Serves /12b (12 bytes),
-# /4k and /256k (files), /50m (the file UPSTREAM_DIR/50m if a script writes it), and takes any
-# request body at /sink: read whole (buffered by nginx's proxy module, which reads the body
-# before it forwards; a plain `return` would answer before the body is in), then dropped by an
-# inner server on a unix socket that answers 200 "ok\n".
+# start_nginx_upstream [WORKERS]: sets UPSTREAM_PORT, UPSTREAM_DIR and UPSTREAM_PID. Serves /12b
+# (12 bytes), /4k and /256k (files), /50m (the file UPSTREAM_DIR/50m if a script writes it), and
+# takes any request body at /sink: read whole (buffered by nginx's proxy module, which reads the
+# body before it forwards; a plain `return` would answer before the body is in), then dropped by
+# an inner server on a unix socket that answers 200 "ok\n". Keep-alive: UPSTREAM_KEEPALIVE_TIMEOUT
+# (75s), UPSTREAM_KEEPALIVE_REQUESTS (1000000). stop_nginx_upstream and run_nginx_upstream stop
+# it and start it again in place (same port, same files).
 start_nginx_upstream() {
   local workers="${1:-1}" dir="$BENCH_TMP/upstream"
   UPSTREAM_DIR="$dir"
@@ -125,8 +127,8 @@ start_nginx_upstream() {
     cat <<CONF
   sendfile on;
   client_max_body_size 0;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;
+  keepalive_timeout ${UPSTREAM_KEEPALIVE_TIMEOUT:-75s};
+  keepalive_requests ${UPSTREAM_KEEPALIVE_REQUESTS:-1000000};
   server {
     listen 127.0.0.1:$UPSTREAM_PORT reuseport backlog=4096;
     location = /12b { return 200 "hello world\n"; }
@@ -142,8 +144,21 @@ start_nginx_upstream() {
 }
 CONF
   } >"$dir/nginx.conf"
-  start_bg upstream "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf"
-  wait_port "$UPSTREAM_PORT" "$LAST_PID" || die "nginx upstream did not start: $(cat "$BENCH_TMP/upstream.log" "$dir/error.log" 2>/dev/null)"
+  run_nginx_upstream
+}
+
+# run_nginx_upstream: starts the nginx upstream that start_nginx_upstream configured (again,
+# after stop_nginx_upstream) on the same UPSTREAM_PORT; sets UPSTREAM_PID (and LAST_PID).
+run_nginx_upstream() {
+  start_bg upstream "$NGINX_BIN" -p "$UPSTREAM_DIR" -c "$UPSTREAM_DIR/nginx.conf"
+  UPSTREAM_PID="$LAST_PID"
+  wait_port "$UPSTREAM_PORT" "$UPSTREAM_PID" || die "nginx upstream did not start: $(cat "$BENCH_TMP/upstream.log" "$UPSTREAM_DIR/error.log" 2>/dev/null)"
+}
+
+# stop_nginx_upstream: stops the nginx upstream (SIGTERM) and waits until it is gone.
+stop_nginx_upstream() {
+  kill -TERM "$UPSTREAM_PID" 2>/dev/null || true
+  wait "$UPSTREAM_PID" 2>/dev/null || true
 }
 
 # start_nginx_proxy UPSTREAM_PORT [WORKERS] [NAME] [MASTER]: sets NGINX_PORT (and LAST_PID).

@@ -22,43 +22,8 @@ RSS_SLACK_KIB="${RSS_SLACK_KIB:-16384}"
 [[ -x "$NEEDLE_BIN" ]] || die "needle is not built ($NEEDLE_BIN missing): run scripts/build.sh"
 bench_init
 
-# ---- the flapping upstream: nginx on a fixed port, restarted in place ----
-up_dir="$BENCH_TMP/upstream"
-mkdir -p "$up_dir"
-head -c 4096 /dev/zero | tr '\0' 'k' >"$up_dir/4k"
-head -c 262144 /dev/zero | tr '\0' 'm' >"$up_dir/256k"
-UPSTREAM_PORT="$(free_port)"
-{
-  nginx_common "$up_dir"
-  echo "http {"
-  nginx_http_common "$up_dir"
-  cat <<CONF
-  sendfile on;
-  keepalive_timeout 5s;
-  keepalive_requests 1000;
-  server {
-    listen 127.0.0.1:$UPSTREAM_PORT reuseport backlog=4096;
-    location = /12b { return 200 "hello world\n"; }
-    location = /4k { default_type application/octet-stream; alias $up_dir/4k; }
-    location = /256k { default_type application/octet-stream; alias $up_dir/256k; }
-  }
-}
-CONF
-} >"$up_dir/nginx.conf"
-[[ -x "$NGINX_BIN" ]] || die "nginx is missing: run scripts/install-deps.sh"
-
-upstream_pid=""
-start_upstream() {
-  "$NGINX_BIN" -p "$up_dir" -c "$up_dir/nginx.conf" >>"$BENCH_TMP/upstream.log" 2>&1 &
-  upstream_pid=$!
-  BENCH_PIDS+=("$upstream_pid")
-  wait_port "$UPSTREAM_PORT" "$upstream_pid" || die "nginx upstream did not start: $(tail -c 2000 "$up_dir/error.log" 2>/dev/null)"
-}
-stop_upstream() {
-  kill -TERM "$upstream_pid" 2>/dev/null || true
-  wait "$upstream_pid" 2>/dev/null || true
-}
-start_upstream
+# ---- the flapping upstream: nginx (keepalive_timeout 5 s), restarted in place ----
+UPSTREAM_KEEPALIVE_TIMEOUT=5s UPSTREAM_KEEPALIVE_REQUESTS=1000 start_nginx_upstream
 
 # ---- needle: a config file, 1 worker, idle timeout below nginx's 5 s ----
 NEEDLE_PORT="$(free_port)"
@@ -126,9 +91,9 @@ elapsed=0
 samples=()
 while ((elapsed + FLAP_EVERY <= DURATION)); do
   sleep "$((FLAP_EVERY - FLAP_DOWN))"
-  stop_upstream
+  stop_nginx_upstream
   sleep "$FLAP_DOWN"
-  start_upstream
+  run_nginx_upstream
   flaps=$((flaps + 1))
   elapsed=$((elapsed + FLAP_EVERY))
   kill -0 "$needle_pid" 2>/dev/null || die "needle died after ${elapsed}s: $(tail -c 2000 "$BENCH_TMP/needle.log")"
