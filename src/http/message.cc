@@ -14,38 +14,149 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-void HeaderList::add(std::string name, std::string value) {
-  items_.push_back(Header{std::move(name), std::move(value)});
+namespace {
+
+// Lower-case `name` equals the lower-case literal `lower`.
+bool equals_lower(std::string_view name, std::string_view lower) {
+  for (size_t i = 0; i < lower.size(); ++i) {
+    if (detail::ascii_lower(name[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+FieldId classify_field(std::string_view name) {
+  // By length first: one or two comparisons per field.
+  auto is = [name](std::string_view lower) { return equals_lower(name, lower); };
+  switch (name.size()) {
+    case 2:
+      return is("te") ? FieldId::te : FieldId::other;
+    case 3:
+      return is("via") ? FieldId::via : FieldId::other;
+    case 4:
+      return is("host") ? FieldId::host : FieldId::other;
+    case 6:
+      return is("expect") ? FieldId::expect : FieldId::other;
+    case 7:
+      if (is("trailer")) return FieldId::trailer;
+      return is("upgrade") ? FieldId::upgrade : FieldId::other;
+    case 10:
+      if (is("connection")) return FieldId::connection;
+      return is("keep-alive") ? FieldId::keep_alive : FieldId::other;
+    case 12:
+      return is("x-request-id") ? FieldId::x_request_id : FieldId::other;
+    case 14:
+      return is("content-length") ? FieldId::content_length : FieldId::other;
+    case 15:
+      if (is("x-forwarded-for")) return FieldId::x_forwarded_for;
+      return is("idempotency-key") ? FieldId::idempotency_key : FieldId::other;
+    case 16:
+      return is("proxy-connection") ? FieldId::proxy_connection : FieldId::other;
+    case 17:
+      if (is("transfer-encoding")) return FieldId::transfer_encoding;
+      if (is("x-forwarded-proto")) return FieldId::x_forwarded_proto;
+      return is("x-idempotency-key") ? FieldId::x_idempotency_key : FieldId::other;
+    default:
+      return FieldId::other;
+  }
+}
+
+Header& HeaderList::append_empty() {
+  if (size_ == slots_.size()) {
+    slots_.emplace_back();
+  } else {
+    Header& spare = slots_[size_];
+    spare.name.clear();
+    spare.value.clear();
+    spare.id = FieldId::other;
+  }
+  return slots_[size_++];
+}
+
+void HeaderList::add(std::string_view name, std::string_view value) {
+  Header& h = append_empty();
+  h.name.assign(name);
+  h.value.assign(value);
+  classify_last();
+}
+
+void HeaderList::classify_last() {
+  Header& h = back();
+  h.id = classify_field(h.name);
+  present_ |= bit(h.id);
 }
 
 const std::string* HeaderList::find(std::string_view name) const {
-  for (const Header& h : items_) {
+  const FieldId id = classify_field(name);
+  if (id != FieldId::other) return find(id);
+  for (const Header& h : items()) {
     if (iequals(h.name, name)) return &h.value;
   }
   return nullptr;
 }
 
+const std::string* HeaderList::find(FieldId id) const {
+  if (!has(id)) return nullptr;
+  for (const Header& h : items()) {
+    if (h.id == id) return &h.value;
+  }
+  return nullptr;
+}
+
 size_t HeaderList::count(std::string_view name) const {
+  const FieldId id = classify_field(name);
+  if (id != FieldId::other) return count(id);
   size_t n = 0;
-  for (const Header& h : items_) n += iequals(h.name, name) ? 1 : 0;
+  for (const Header& h : items()) n += iequals(h.name, name) ? 1 : 0;
+  return n;
+}
+
+size_t HeaderList::count(FieldId id) const {
+  if (!has(id)) return 0;
+  size_t n = 0;
+  for (const Header& h : items()) n += h.id == id ? 1 : 0;
   return n;
 }
 
 void HeaderList::remove(std::string_view name) {
-  std::erase_if(items_, [name](const Header& h) { return iequals(h.name, name); });
+  const FieldId id = classify_field(name);
+  // Kept fields move to the front; the removed ones end up as spare slots.
+  const auto kept_end = std::stable_partition(
+      slots_.begin(), slots_.begin() + static_cast<ptrdiff_t>(size_),
+      [&](const Header& h) { return !matches(h, id, name); });
+  size_ = static_cast<size_t>(kept_end - slots_.begin());
+  present_ = 0;
+  for (const Header& h : items()) present_ |= bit(h.id);
 }
 
+namespace {
+
+bool lists_token(const Header& h, std::string_view token) {
+  bool found = false;
+  detail::for_each_list_element(h.value, [&](std::string_view element) {
+    if (iequals(element, token)) found = true;
+    return !found;
+  });
+  return found;
+}
+
+}  // namespace
+
 bool HeaderList::has_token(std::string_view name, std::string_view token) const {
-  for (const Header& h : items_) {
-    if (!iequals(h.name, name)) continue;
-    bool found = false;
-    detail::for_each_list_element(h.value, [&](std::string_view element) {
-      if (iequals(element, token)) found = true;
-      return !found;
-    });
-    if (found) return true;
-  }
-  return false;
+  const FieldId id = classify_field(name);
+  if (id != FieldId::other) return has_token(id, token);
+  const auto fields = items();
+  return std::any_of(fields.begin(), fields.end(), [&](const Header& h) {
+    return iequals(h.name, name) && lists_token(h, token);
+  });
+}
+
+bool HeaderList::has_token(FieldId id, std::string_view token) const {
+  if (!has(id)) return false;
+  const auto fields = items();
+  return std::any_of(fields.begin(), fields.end(),
+                     [&](const Header& h) { return h.id == id && lists_token(h, token); });
 }
 
 bool is_idempotent_method(std::string_view method) {

@@ -3,6 +3,7 @@
 // the proxy and rewritten by serializer.h.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,28 +14,80 @@ namespace needle::http {
 
 bool iequals(std::string_view a, std::string_view b);
 
+// The field names needle acts on (framing, hop-by-hop, forwarding, retries), classified once per
+// field so the rules and the serializer compare small integers instead of names. Everything
+// else is `other` and is compared by name (case-insensitive, RFC 9110 5.1).
+enum class FieldId : uint8_t {
+  other = 0,
+  host,
+  content_length,
+  transfer_encoding,
+  connection,
+  keep_alive,
+  proxy_connection,
+  te,
+  trailer,
+  upgrade,
+  expect,
+  x_request_id,
+  x_forwarded_for,
+  x_forwarded_proto,
+  via,
+  idempotency_key,
+  x_idempotency_key,
+  count_,
+};
+FieldId classify_field(std::string_view name);
+
 struct Header {
   std::string name;   // as received (case preserved)
   std::string value;  // OWS trimmed
+  FieldId id = FieldId::other;  // classify_field(name)
 };
 
-// Ordered header list; lookups are case-insensitive (RFC 9110 5.1).
+// Ordered header list; lookups are case-insensitive (RFC 9110 5.1). A bit per known FieldId
+// says whether any such field is present, so looking for an absent known field (the common
+// case: Transfer-Encoding, Expect, X-Request-Id, ...) costs one test.
+// clear() keeps the Header objects (and their strings' capacity) as spare slots, so a parser
+// that reuses its list allocates nothing per message once warm.
 class HeaderList {
  public:
-  void add(std::string name, std::string value);
+  void add(std::string_view name, std::string_view value);
   const std::string* find(std::string_view name) const;  // first match or nullptr
+  const std::string* find(FieldId id) const;
   size_t count(std::string_view name) const;
+  size_t count(FieldId id) const;
+  bool has(FieldId id) const { return (present_ & bit(id)) != 0; }
   void remove(std::string_view name);                    // every field with this name
   // True if a comma-separated field (all instances) lists `token`, case-insensitive.
   bool has_token(std::string_view name, std::string_view token) const;
-  const std::vector<Header>& items() const { return items_; }
-  std::vector<Header>& items() { return items_; }
-  void clear() { items_.clear(); }
-  size_t size() const { return items_.size(); }
+  bool has_token(FieldId id, std::string_view token) const;
+  std::span<const Header> items() const { return {slots_.data(), size_}; }
+  // For the parser, which builds the last field in place: append_empty(), then back() grows
+  // as its pieces arrive, and classify_last() once the name is complete.
+  Header& append_empty();
+  Header& back() { return slots_[size_ - 1]; }
+  void classify_last();
+  void reserve(size_t n) { slots_.reserve(n); }
+  void clear() {
+    size_ = 0;
+    present_ = 0;
+  }
+  size_t size() const { return size_; }
 
  private:
-  std::vector<Header> items_;
+  static constexpr uint32_t bit(FieldId id) {
+    return id == FieldId::other ? 0 : uint32_t{1} << static_cast<unsigned>(id);
+  }
+  bool matches(const Header& h, FieldId id, std::string_view name) const {
+    return id != FieldId::other ? h.id == id : iequals(h.name, name);
+  }
+
+  std::vector<Header> slots_;  // [0, size_) are the fields; the rest are spare
+  size_t size_ = 0;
+  uint32_t present_ = 0;  // bit(id) for every known field in items()
 };
+static_assert(static_cast<unsigned>(FieldId::count_) <= 32);
 
 // How a message body is delimited (RFC 9112 6.3).
 enum class BodyFraming { none, content_length, chunked, until_close };

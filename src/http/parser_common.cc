@@ -45,7 +45,7 @@ TransferCoding classify_transfer_encoding(const HeaderList& headers) {
   int registered = 0;
   bool invalid = false;
   for (const Header& h : headers.items()) {
-    if (!iequals(h.name, "Transfer-Encoding")) continue;
+    if (h.id != FieldId::transfer_encoding) continue;
     for_each_list_element(h.value, [&](std::string_view coding) {
       ++elements;
       // Empty elements (leading/trailing/double commas) and anything but a bare token (tabs,
@@ -77,7 +77,7 @@ ContentLengthCheck parse_content_length(const HeaderList& headers, uint64_t& out
   bool seen = false;
   uint64_t first = 0;
   for (const Header& h : headers.items()) {
-    if (!iequals(h.name, "Content-Length")) continue;
+    if (h.id != FieldId::content_length) continue;
     std::string_view v = h.value;
     if (v.empty() || v.size() > 19) return ContentLengthCheck::invalid;  // 19 digits fit
     uint64_t n = 0;
@@ -182,8 +182,7 @@ void ParserCore::reset() {
   scan_state_ = ScanState::leading;
   scan_pending_cr_ = false;
   start_line_spaces_ = 0;
-  for (Header& h : headers_.items()) spare_headers_.push_back(std::move(h));
-  headers_.clear();
+  headers_.clear();  // keeps the Header slots and their capacity for the next message
   on_reset();
 }
 
@@ -324,9 +323,19 @@ bool ParserCore::scan_head(const char* p, size_t n) {
                         kind_ == Kind::request ? "request_line_too_long" : "status_line_too_long");
         }
         break;
-      case ScanState::field_line:
+      case ScanState::field_line: {
+        // Only the line's end matters here (NUL and other CTLs: llhttp rejects them with a
+        // precise error): jump to the next CR or LF, so the loop lands on it.
+        const char* from = p + i + 1;
+        const size_t left = n - i - 1;
+        const void* cr = std::memchr(from, '\r', left);
+        const size_t span = cr ? static_cast<size_t>(static_cast<const char*>(cr) - from) : left;
+        const void* lf = std::memchr(from, '\n', span);
+        i += lf ? static_cast<size_t>(static_cast<const char*>(lf) - from) : span;
+        break;
+      }
       case ScanState::done:
-        break;  // NUL and other CTLs: llhttp rejects them with a precise error
+        break;
     }
   }
   return true;
@@ -418,18 +427,7 @@ int ParserCore::cb_status(llhttp_t* p, const char* at, size_t len) {
   return self(p).on_start_line_part(kReason, at, len);
 }
 
-Header& ParserCore::begin_header() {
-  std::vector<Header>& items = headers_.items();
-  if (!spare_headers_.empty()) {
-    items.push_back(std::move(spare_headers_.back()));
-    spare_headers_.pop_back();
-    items.back().name.clear();
-    items.back().value.clear();
-  } else {
-    items.emplace_back();
-  }
-  return items.back();
-}
+Header& ParserCore::begin_header() { return headers_.append_empty(); }
 
 int ParserCore::cb_header_field(llhttp_t* p, const char* at, size_t len) {
   ParserCore& s = self(p);
@@ -445,7 +443,7 @@ int ParserCore::cb_header_field(llhttp_t* p, const char* at, size_t len) {
     s.begin_header();
     s.in_field_ = true;
   }
-  s.headers_.items().back().name.append(at, len);
+  s.headers_.back().name.append(at, len);
   return 0;
 }
 
@@ -460,8 +458,9 @@ int ParserCore::cb_header_field_complete(llhttp_t* p) {
   }
   // llhttp 8.1 strict accepts an empty field name (": v") and would glue its value onto the
   // previous field. RFC 9110 5.1: field-name = token, at least one tchar.
-  if (!s.in_field_ || s.headers_.items().back().name.empty()) return s.fail(400, "invalid_header");
+  if (!s.in_field_ || s.headers_.back().name.empty()) return s.fail(400, "invalid_header");
   s.in_field_ = false;
+  s.headers_.classify_last();
   return 0;
 }
 
@@ -478,14 +477,14 @@ int ParserCore::cb_header_value(llhttp_t* p, const char* at, size_t len) {
     return 0;
   }
   if (s.headers_.size() == 0) return s.fail(400, "invalid_header");  // cannot happen in llhttp
-  s.headers_.items().back().value.append(at, len);
+  s.headers_.back().value.append(at, len);
   return 0;
 }
 
 int ParserCore::cb_header_value_complete(llhttp_t* p) {
   ParserCore& s = self(p);
   if (s.in_trailers() || s.headers_.size() == 0) return 0;
-  std::string& v = s.headers_.items().back().value;
+  std::string& v = s.headers_.back().value;
   // RFC 9110 5.5: leading/trailing OWS is not part of the value. llhttp skips leading SP itself.
   size_t end = v.size();
   while (end > 0 && is_ows(v[end - 1])) --end;

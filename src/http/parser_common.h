@@ -155,9 +155,7 @@ class ParserCore {
   bool scan_pending_cr_ = false;
   int start_line_spaces_ = 0;
 
-  // Header objects of earlier messages, kept so their string capacity is reused (no allocation
-  // per header once a connection has seen a few requests).
-  std::vector<Header> spare_headers_;
+
 };
 
 }  // namespace needle::http::detail

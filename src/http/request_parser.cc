@@ -9,7 +9,7 @@ using detail::ParserCore;
 
 struct RequestParser::Impl final : ParserCore {
   explicit Impl(const ParserLimits& limits) : ParserCore(Kind::request, limits, head_.headers) {
-    head_.headers.items().reserve(32);
+    head_.headers.reserve(16);  // grows once for header-heavy messages, then kept
   }
 
   RequestHead head_;
@@ -46,11 +46,11 @@ struct RequestParser::Impl final : ParserCore {
     if (int rc = choose_framing(); rc != 0) return rc;
 
     // RFC 9112 9.3: persistence by version and Connection options.
-    const bool close = h.headers.has_token("Connection", "close");
+    const bool close = h.headers.has_token(FieldId::connection, "close");
     h.keep_alive =
-        h.version_minor == 1 ? !close : (!close && h.headers.has_token("Connection", "keep-alive"));
+        h.version_minor == 1 ? !close : (!close && h.headers.has_token(FieldId::connection, "keep-alive"));
     // RFC 9110 10.1.1: 100-continue is ignored from HTTP/1.0 clients.
-    const std::string* expect = h.headers.find("Expect");
+    const std::string* expect = h.headers.find(FieldId::expect);
     h.expect_continue =
         expect != nullptr && h.version_minor == 1 && iequals(*expect, "100-continue");
     return 0;
@@ -73,10 +73,10 @@ struct RequestParser::Impl final : ParserCore {
     // RFC 9112 3.2: exactly one Host in HTTP/1.1, valid; for absolute-form the target's authority
     // wins (RFC 9112 3.2.2), and needle refuses a Host that disagrees with it, since the two
     // would route differently here and upstream.
-    const size_t hosts = h.headers.count("Host");
+    const size_t hosts = h.headers.count(FieldId::host);
     if (hosts > 1) return fail(400, "multiple_host");
     if (hosts == 0 && h.version_minor == 1) return fail(400, "missing_host");
-    const std::string* host = h.headers.find("Host");
+    const std::string* host = h.headers.find(FieldId::host);
     if (host != nullptr && !detail::is_valid_authority(*host)) return fail(400, "invalid_host");
     if (authority) {
       if (host != nullptr && !iequals(*host, *authority)) return fail(400, "host_mismatch");
@@ -93,7 +93,7 @@ struct RequestParser::Impl final : ParserCore {
     bool chunked = false;
     std::string_view last;
     for (const Header& f : headers.items()) {
-      if (!iequals(f.name, "Transfer-Encoding")) continue;
+      if (f.id != FieldId::transfer_encoding) continue;
       detail::for_each_list_element(f.value, [&](std::string_view coding) {
         chunked = chunked || iequals(coding, "chunked");
         last = coding;
@@ -107,8 +107,8 @@ struct RequestParser::Impl final : ParserCore {
   // connection closed (request smuggling defence).
   int choose_framing() {
     RequestHead& h = head_;
-    const bool has_te = h.headers.find("Transfer-Encoding") != nullptr;
-    const bool has_cl = h.headers.find("Content-Length") != nullptr;
+    const bool has_te = h.headers.has(FieldId::transfer_encoding);
+    const bool has_cl = h.headers.has(FieldId::content_length);
     if (has_te && has_cl) return fail(400, "content_length_with_transfer_encoding");
     if (has_te) {
       if (h.version_minor == 0) return fail(400, "transfer_encoding_in_http10");

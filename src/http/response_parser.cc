@@ -13,8 +13,9 @@ namespace {
 // and others send). Integer seconds only; anything else is ignored rather than guessed.
 std::optional<Millis> parse_keep_alive_timeout(const HeaderList& headers) {
   std::optional<Millis> hint;
+  if (!headers.has(FieldId::keep_alive)) return hint;
   for (const Header& h : headers.items()) {
-    if (!iequals(h.name, "Keep-Alive")) continue;
+    if (h.id != FieldId::keep_alive) continue;
     detail::for_each_list_element(h.value, [&](std::string_view param) {
       const size_t eq = param.find('=');
       if (eq == std::string_view::npos) return true;
@@ -43,7 +44,7 @@ constexpr int kMaxInterimResponses = 32;
 
 struct ResponseParser::Impl final : ParserCore {
   explicit Impl(const ParserLimits& limits) : ParserCore(Kind::response, limits, head_.headers) {
-    head_.headers.items().reserve(32);
+    head_.headers.reserve(16);  // grows once for header-heavy messages, then kept
   }
 
   ResponseHead head_;
@@ -91,8 +92,8 @@ struct ResponseParser::Impl final : ParserCore {
     // RFC 9112 6.3 rule 1: no body for HEAD, 1xx, 204, 304, whatever the fields say. The
     // Content-Length of a HEAD/304 response still describes the representation.
     const bool no_body = interim_ || h.status == 204 || h.status == 304 || request_is_head_;
-    const bool has_te = h.headers.find("Transfer-Encoding") != nullptr;
-    const bool has_cl = h.headers.find("Content-Length") != nullptr;
+    const bool has_te = h.headers.has(FieldId::transfer_encoding);
+    const bool has_cl = h.headers.has(FieldId::content_length);
     // RFC 9112 6.3 rule 3 lets TE override CL, but such a response is a smuggling signature;
     // a proxy refuses it rather than pick one.
     if (has_te && has_cl) return fail(502, "content_length_with_transfer_encoding");
@@ -131,9 +132,9 @@ struct ResponseParser::Impl final : ParserCore {
       h.framing = BodyFraming::until_close;  // RFC 9112 6.3 rule 8
     }
 
-    const bool close = h.headers.has_token("Connection", "close");
+    const bool close = h.headers.has_token(FieldId::connection, "close");
     h.keep_alive =
-        h.version_minor == 1 ? !close : (!close && h.headers.has_token("Connection", "keep-alive"));
+        h.version_minor == 1 ? !close : (!close && h.headers.has_token(FieldId::connection, "keep-alive"));
     if (h.framing == BodyFraming::until_close) h.keep_alive = false;
     h.keep_alive_hint = parse_keep_alive_timeout(h.headers);
     return no_body ? 1 : 0;

@@ -27,8 +27,9 @@ void append_field(std::string_view name, std::string_view value, std::string& ou
 class ConnectionOptions {
  public:
   explicit ConnectionOptions(const HeaderList& headers) : headers_(headers) {
+    if (!headers.has(FieldId::connection)) return;
     for (const Header& h : headers.items()) {
-      if (!iequals(h.name, "Connection")) continue;
+      if (h.id != FieldId::connection) continue;
       detail::for_each_list_element(h.value, [&](std::string_view token) {
         if (token.empty()) return true;
         if (count_ == tokens_.size()) {
@@ -42,7 +43,7 @@ class ConnectionOptions {
   }
 
   bool lists(std::string_view name) const {
-    if (overflow_) return headers_.has_token("Connection", name);
+    if (overflow_) return headers_.has_token(FieldId::connection, name);
     for (size_t i = 0; i < count_; ++i) {
       if (iequals(tokens_[i], name)) return true;
     }
@@ -59,20 +60,29 @@ class ConnectionOptions {
 // Fields needle writes itself (or drops: Expect, as needle answers 100-continue) on the way
 // upstream. Naming them in Connection does not remove them: a client could otherwise erase the
 // X-Forwarded-For chain a trusted front proxy added.
-bool rewritten_for_upstream(std::string_view name) {
-  return iequals(name, "Host") || iequals(name, "X-Forwarded-For") ||
-         iequals(name, "X-Forwarded-Proto") || iequals(name, "Via") ||
-         iequals(name, "X-Request-Id") || iequals(name, "Content-Length") ||
-         iequals(name, "Expect");
+bool rewritten_for_upstream(FieldId id) {
+  switch (id) {
+    case FieldId::host:
+    case FieldId::x_forwarded_for:
+    case FieldId::x_forwarded_proto:
+    case FieldId::via:
+    case FieldId::x_request_id:
+    case FieldId::content_length:
+    case FieldId::expect:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // "existing, next" over every instance of `name`, written as one field line (RFC 9110 5.3):
 // many applications read only the first X-Forwarded-For line.
-void append_list_field(const HeaderList& headers, std::string_view name, std::string_view next,
-                       std::string& out) {
+void append_list_field(const HeaderList& headers, FieldId id, std::string_view name,
+                       std::string_view next, std::string& out) {
   bool any = false;
   for (const Header& h : headers.items()) {
-    if (!iequals(h.name, name) || h.value.empty()) continue;
+    if (!headers.has(id)) break;
+    if (h.id != id || h.value.empty()) continue;
     if (any) {
       out.append(", ");
     } else {
@@ -103,11 +113,22 @@ size_t estimate_head_size(const HeaderList& headers) {
 
 }  // namespace
 
-bool is_hop_by_hop(std::string_view name) {
-  return iequals(name, "Connection") || iequals(name, "Keep-Alive") ||
-         iequals(name, "Proxy-Connection") || iequals(name, "TE") || iequals(name, "Trailer") ||
-         iequals(name, "Transfer-Encoding") || iequals(name, "Upgrade");
+bool is_hop_by_hop(FieldId id) {
+  switch (id) {
+    case FieldId::connection:
+    case FieldId::keep_alive:
+    case FieldId::proxy_connection:
+    case FieldId::te:
+    case FieldId::trailer:
+    case FieldId::transfer_encoding:
+    case FieldId::upgrade:
+      return true;
+    default:
+      return false;
+  }
 }
+
+bool is_hop_by_hop(std::string_view name) { return is_hop_by_hop(classify_field(name)); }
 
 void write_upstream_request_head(const RequestHead& head, const UpstreamRequestContext& ctx,
                                  BodyFraming framing, std::string& out) {
@@ -131,21 +152,22 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
 
   const ConnectionOptions options(head.headers);
   for (const Header& h : head.headers.items()) {
-    if (is_hop_by_hop(h.name) || rewritten_for_upstream(h.name)) continue;
+    if (is_hop_by_hop(h.id) || rewritten_for_upstream(h.id)) continue;
     if (options.lists(h.name)) continue;
     append_field(h.name, h.value, out);
   }
 
-  append_list_field(head.headers, "X-Forwarded-For", ctx.client_address, out);
+  append_list_field(head.headers, FieldId::x_forwarded_for, "X-Forwarded-For", ctx.client_address,
+                    out);
   append_field("X-Forwarded-Proto", ctx.proto, out);
   // RFC 9110 7.6.3: received-protocol is the version the client spoke to needle.
-  append_list_field(head.headers, "Via", head.version_minor == 0 ? "1.0 needle" : "1.1 needle",
-                    out);
+  append_list_field(head.headers, FieldId::via, "Via",
+                    head.version_minor == 0 ? "1.0 needle" : "1.1 needle", out);
   // The session chose the id (the client's when usable, else a generated one) and logs it: send
   // exactly that one, so the access log's request_id is what the upstream saw.
   if (!ctx.request_id.empty()) {
     append_field("X-Request-Id", ctx.request_id, out);
-  } else if (const std::string* id = head.headers.find("X-Request-Id"); id != nullptr) {
+  } else if (const std::string* id = head.headers.find(FieldId::x_request_id); id != nullptr) {
     append_field("X-Request-Id", *id, out);
   }
 
@@ -195,8 +217,8 @@ BodyFraming write_downstream_response_head(const ResponseHead& head,
 
   const ConnectionOptions options(head.headers);
   for (const Header& h : head.headers.items()) {
-    if (is_hop_by_hop(h.name) || options.lists(h.name)) continue;
-    if (iequals(h.name, "Content-Length") && !no_body) continue;  // re-written below
+    if (is_hop_by_hop(h.id) || options.lists(h.name)) continue;
+    if (h.id == FieldId::content_length && !no_body) continue;  // re-written below
     append_field(h.name, h.value, out);
   }
 

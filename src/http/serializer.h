@@ -11,6 +11,7 @@ namespace needle::http {
 // Hop-by-hop: Connection and every field it lists, Keep-Alive, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding, Upgrade (RFC 9110 7.6.1). Content-Length is re-written from framing.
 bool is_hop_by_hop(std::string_view name);
+bool is_hop_by_hop(FieldId id);
 
 struct UpstreamRequestContext {
   std::string_view client_address;  // appended to X-Forwarded-For

@@ -9,10 +9,14 @@
 #include <cstddef>
 #include <span>
 #include <system_error>
+#include <tuple>
 
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
 
 namespace needle::net {
 
@@ -21,12 +25,28 @@ struct IoResult {
   size_t bytes = 0;
 };
 
+inline IoResult to_result(const std::tuple<std::error_code, size_t>& completion) {
+  return IoResult{std::get<0>(completion), std::get<1>(completion)};
+}
+
+// Completion token of the data path: error codes as values, no exceptions.
+inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// The primitives are the Asio operations themselves, not coroutines around them: a wrapper
+// coroutine would cost a frame allocation and a resumption per I/O (four per proxied request).
+// co_await yields std::tuple<std::error_code, size_t>.
+
 // Reads at least one byte (or reports EOF as asio::error::eof).
-asio::awaitable<IoResult> read_some(asio::ip::tcp::socket& socket, asio::mutable_buffer into);
+inline auto read_some(asio::ip::tcp::socket& socket, asio::mutable_buffer into) {
+  return socket.async_read_some(into, use_tuple);
+}
 
 // Writes every byte of every buffer (gathered: one writev/sendmsg in the common case).
-asio::awaitable<IoResult> write_all(asio::ip::tcp::socket& socket,
-                                    std::span<const asio::const_buffer> buffers);
-asio::awaitable<IoResult> write_all(asio::ip::tcp::socket& socket, asio::const_buffer buffer);
+inline auto write_all(asio::ip::tcp::socket& socket, std::span<const asio::const_buffer> buffers) {
+  return asio::async_write(socket, buffers, use_tuple);
+}
+inline auto write_all(asio::ip::tcp::socket& socket, asio::const_buffer buffer) {
+  return asio::async_write(socket, buffer, use_tuple);
+}
 
 }  // namespace needle::net

@@ -44,6 +44,27 @@ struct RequestRecord {
   std::string detail;            // free-text detail for errors (e.g. "connect: Connection refused")
   std::vector<AttemptRecord> attempts;
   unsigned worker = 0;
+
+  // Back to a fresh record, keeping the strings' and the vector's capacity: a session reuses
+  // one record for all its requests, so a warm session allocates nothing for it.
+  void reset() {
+    start_wall = {};
+    start = {};
+    duration = Duration{0};
+    request_id.clear();
+    client_address.clear();
+    method.clear();
+    host.clear();
+    path.clear();
+    status = 0;
+    bytes_in = bytes_out = 0;
+    route.clear();
+    cluster.clear();
+    cause = Cause::none;
+    detail.clear();
+    attempts.clear();
+    worker = 0;
+  }
 };
 
 }  // namespace needle::observe

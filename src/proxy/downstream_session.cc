@@ -34,7 +34,11 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, asio::ip::tcp::socke
                                           .max_header_count = 200,
                                           .max_body_bytes = ~uint64_t{0}}),
       read_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
-      write_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }) {
+      write_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
+      upstream_watchdog_(worker.executor, [this] {
+        std::error_code ec;
+        if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
+      }) {
   std::error_code ec;
   const auto peer = socket_.remote_endpoint(ec);
   client_address_ = ec ? "unknown" : peer.address().to_string();
@@ -68,14 +72,12 @@ asio::awaitable<void> DownstreamSession::run() {
   for (;;) {
     runtime_ = worker_.runtime;
     if (!has_pending()) {
-      // Keep-alive idle (or the first request). Waiting is a read into the session's buffer:
-      // after an exhausted read Asio queues the next one with no syscall, where async_wait
-      // re-arms epoll (epoll_ctl) every time. Measured: one syscall per request saved.
+      // Keep-alive idle (or the first request).
       if (close_after_response_ || worker_.draining) break;
       idle_ = true;
       const auto& server = server_config();
-      auto read = co_await read_more(
-          requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout, kIdle);
+      auto read = co_await read_idle(
+          requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout);
       idle_ = false;
       if (read.error) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
       // A reload may have happened while idle: the next request uses the current generation.
@@ -90,9 +92,28 @@ asio::awaitable<void> DownstreamSession::run() {
   }
   read_watchdog_.disarm();
   write_watchdog_.disarm();
+  upstream_watchdog_.disarm();
   std::error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_both, ec);
   socket_.close(ec);
+}
+
+asio::awaitable<net::IoResult> DownstreamSession::read_idle(Millis timeout) {
+  // An idle session holds no pooled buffer (10k idle clients must not cost 10k buffers): the
+  // wait is a read into the small inline idle_bytes_. Still a read, not async_wait: after an
+  // exhausted read Asio queues the next with no syscall, where async_wait re-arms epoll
+  // (epoll_ctl) every time. The bytes move into a pooled buffer once they are here.
+  buffer_.reset();
+  begin_ = end_ = 0;
+  read_watchdog_.arm(timeout, kIdle);
+  auto result = net::to_result(co_await net::read_some(socket_, asio::buffer(idle_bytes_)));
+  read_watchdog_.disarm();
+  if (!result.error) {
+    buffer_ = worker_.client_buffers.acquire();
+    std::memcpy(buffer_.data(), idle_bytes_.data(), result.bytes);
+    end_ = result.bytes;
+  }
+  co_return result;
 }
 
 asio::awaitable<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phase) {
@@ -109,8 +130,8 @@ asio::awaitable<net::IoResult> DownstreamSession::read_more(Millis timeout, Phas
   }
   // timeout 0: the caller armed a deadline for a whole phase (the request head) already.
   if (timeout != Millis(0)) read_watchdog_.arm(timeout, phase);
-  auto result =
-      co_await net::read_some(socket_, asio::buffer(buffer_.data() + end_, buffer_.size() - end_));
+  auto result = net::to_result(co_await net::read_some(
+      socket_, asio::buffer(buffer_.data() + end_, buffer_.size() - end_)));
   if (timeout != Millis(0)) read_watchdog_.disarm();
   end_ += result.bytes;
   co_return result;
@@ -193,18 +214,21 @@ asio::awaitable<BodyReadStatus> DownstreamSession::read_body(std::vector<std::st
 
 asio::awaitable<bool> DownstreamSession::write_client(std::span<const asio::const_buffer> buffers) {
   write_watchdog_.arm(server_config().send_timeout, kSend);
-  auto result = co_await net::write_all(socket_, buffers);
+  auto result = net::to_result(co_await net::write_all(socket_, buffers));
   write_watchdog_.disarm();
   co_return !result.error;
 }
 
-asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
+bool DownstreamSession::begin_body() {
   body_.clear();
   body_bytes_in_ = 0;
   body_started_streaming_ = false;
+  body_complete_ = parser_.head().framing == http::BodyFraming::none;
+  return !body_complete_;
+}
+
+asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
   const auto& head = parser_.head();
-  body_complete_ = head.framing == http::BodyFraming::none;
-  if (body_complete_) co_return BodyReadStatus::complete;
   // RFC 9110 10.1.1: needle answers 100-continue itself, once it is ready to read the body.
   if (head.expect_continue && head.version_minor == 1 && !has_pending()) {
     const asio::const_buffer cont = asio::buffer(http::kContinue100);
@@ -222,7 +246,8 @@ asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
 }
 
 asio::awaitable<bool> DownstreamSession::handle_request() {
-  observe::RequestRecord record;
+  observe::RequestRecord& record = record_;
+  record.reset();
   record.start = head_start_;
   record.start_wall = head_start_wall_;
   record.worker = worker_.index;
@@ -231,11 +256,11 @@ asio::awaitable<bool> DownstreamSession::handle_request() {
   record.method = head.method;
   record.host = head.host;
   record.path = head.target;
-  if (const std::string* id = head.headers.find("x-request-id"); id && !id->empty() &&
+  if (const std::string* id = head.headers.find(http::FieldId::x_request_id); id && !id->empty() &&
                                                                    id->size() <= 200) {
     request_id_ = *id;
   } else {
-    request_id_ = worker_.request_ids.next();
+    worker_.request_ids.next(request_id_);
   }
   record.request_id = request_id_;
   body_complete_ = head.framing == http::BodyFraming::none;
@@ -247,7 +272,7 @@ asio::awaitable<bool> DownstreamSession::handle_request() {
     co_return co_await send_local(record, 404, Cause::no_route, "no route matches this request",
                                   body_complete_ && may_keep_client());
   }
-  record.route = std::string(match->route_name);
+  record.route.assign(match->route_name);
   ClusterRuntime& cluster = *runtime_->clusters[match->cluster_index];
   record.cluster = cluster.config().name;
   co_return co_await proxy_to_cluster(cluster, record);
@@ -258,7 +283,9 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
   const auto& head = parser_.head();
   const auto& cfg = cluster.config();
 
-  const auto prefetch = co_await prefetch_body(cfg.retry_buffer_bytes);
+  // Most requests have no body: no coroutine for them.
+  const auto prefetch = begin_body() ? co_await prefetch_body(cfg.retry_buffer_bytes)
+                                     : BodyReadStatus::complete;
   switch (prefetch) {
     case BodyReadStatus::client_closed:
       record.status = 499;
@@ -277,8 +304,8 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
       break;
   }
 
-  const bool has_key = head.headers.find("idempotency-key") != nullptr ||
-                       head.headers.find("x-idempotency-key") != nullptr;
+  const bool has_key = head.headers.has(http::FieldId::idempotency_key) ||
+                       head.headers.has(http::FieldId::x_idempotency_key);
   std::vector<size_t> excluded;  // hosts this request must not use again (connect failures)
   uint32_t retries = 0;
   bool fresh_only = false;
@@ -327,7 +354,7 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
         excluded.push_back(*host_index);
         input.other_host_available = cluster.has_other_host(excluded);
         const auto decision = decide_retry(input);
-        attempt.retry_decision = std::string(decision.reason);
+        attempt.retry_decision.assign(decision.reason);
         if (decision.action != RetryAction::give_up) {
           if (cluster.retry_budget().try_spend(worker_.clock.now())) {
             ++retries;
@@ -380,7 +407,7 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
     others.push_back(*host_index);
     input.other_host_available = cluster.has_other_host(others);
     const auto decision = decide_retry(input);
-    attempt.retry_decision = std::string(decision.reason);
+    attempt.retry_decision.assign(decision.reason);
     if (decision.action != RetryAction::give_up) {
       if (cluster.retry_budget().try_spend(worker_.clock.now())) {
         ++retries;
@@ -411,7 +438,7 @@ asio::awaitable<bool> DownstreamSession::send_local(observe::RequestRecord& reco
   record.status = status;
   record.cause = cause;
   if (record.detail.empty()) record.detail = std::string(detail);
-  if (record.request_id.empty()) record.request_id = worker_.request_ids.next();
+  if (record.request_id.empty()) worker_.request_ids.next(record.request_id);
   scratch_head_.clear();
   http::write_local_response(status, detail, !keep_alive, record.request_id, scratch_head_);
   const asio::const_buffer out = asio::buffer(scratch_head_);

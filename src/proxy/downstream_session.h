@@ -2,6 +2,7 @@
 // One client connection: reads requests (keep-alive, pipelining), proxies each through an
 // Exchange per attempt, and answers in order. A coroutine on its worker's io_context; owns the
 // client socket, its parser and buffers. Lifecycle of a request: DESIGN.md "Life of a request".
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,8 +45,13 @@ class DownstreamSession {
   asio::awaitable<HeadStatus> read_head();
   asio::awaitable<bool> handle_request();  // true: keep the connection for the next request
   asio::awaitable<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
+  // Resets the body state for the request just parsed; true if it has a body to read.
+  bool begin_body();
+  // Reads the body into the retry buffer up to `limit` (begin_body() first).
   asio::awaitable<BodyReadStatus> prefetch_body(size_t limit);
 
+  // Keep-alive wait: the first bytes of the next request, into buffer_ (acquired on arrival).
+  asio::awaitable<net::IoResult> read_idle(Millis timeout);
   // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
   asio::awaitable<net::IoResult> read_more(Millis timeout, Phase phase);
   // Next decoded body spans (valid until the next call), or a terminal status.
@@ -72,15 +78,23 @@ class DownstreamSession {
   std::shared_ptr<WorkerRuntime> runtime_;  // generation of the request in progress
 
   // Client read buffer: bytes [begin_, end_) are received and not yet parsed. Taken from the
-  // worker's pool at the first read and held for the session's life (see run()).
+  // worker's pool when a request starts arriving, given back while the session idles.
   PooledBuffer buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
+  // Where the idle wait reads (read_idle): the size of nginx's client_header_buffer_size, so a
+  // typical request head arrives in one read.
+  std::array<char, 1024> idle_bytes_;
 
   http::RequestParser parser_;
   http::ResponseParser response_parser_;
   Watchdog read_watchdog_;   // header, idle, body timeouts: cancels the client socket
   Watchdog write_watchdog_;  // send timeout: cancels the client socket
+  // Response timeout of the Exchange in progress: cancels its upstream socket. Owned here, not
+  // by each Exchange, so its timer wait carries over from request to request (no timer set-up
+  // and cancellation per request).
+  Watchdog upstream_watchdog_;
+  asio::ip::tcp::socket* upstream_socket_ = nullptr;  // the Exchange in progress's, or null
 
   std::vector<std::string_view> spans_;  // scratch for parser body output
   std::string body_;                     // prefetched request body (the retry buffer)
@@ -95,6 +109,7 @@ class DownstreamSession {
   std::vector<asio::const_buffer> out_buffers_;
   std::vector<std::string_view> response_spans_;
 
+  observe::RequestRecord record_;  // the request in progress (reused: see RequestRecord::reset)
   uint32_t requests_served_ = 0;
   bool idle_ = false;
   bool close_after_response_ = false;

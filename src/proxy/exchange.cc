@@ -50,14 +50,14 @@ Exchange::Exchange(DownstreamSession& session, ClusterRuntime& cluster,
       lease_(std::move(lease)),
       attempt_(attempt),
       record_(record),
-      upstream_watchdog_(session.worker_.executor, [this] {
-        if (lease_) {
-          std::error_code ec;
-          lease_->socket().cancel(ec);
-        }
-      }) {}
+      upstream_watchdog_(session.upstream_watchdog_) {
+  session_.upstream_socket_ = &lease_->socket();
+}
 
-Exchange::~Exchange() = default;
+Exchange::~Exchange() {
+  upstream_watchdog_.disarm();
+  session_.upstream_socket_ = nullptr;
+}
 
 Cause Exchange::reset_cause() const {
   return lease_->reused() ? Cause::reset_before_response_on_reused
@@ -70,8 +70,7 @@ Cause Exchange::classify_read_error(const std::error_code& ec) const {
   return Cause::closed_mid_response;
 }
 
-asio::awaitable<bool> Exchange::write_upstream(std::span<const asio::const_buffer> buffers) {
-  auto written = co_await net::write_all(lease_->socket(), buffers);
+bool Exchange::upstream_written(const net::IoResult& written) {
   attempt_.bytes_written += written.bytes;
   if (written.error) {
     if (upstream_watchdog_.expired()) {
@@ -82,9 +81,9 @@ asio::awaitable<bool> Exchange::write_upstream(std::span<const asio::const_buffe
       result_.cause = Cause::upstream_write_failed;
     }
     result_.detail = fmt::format("write to {}: {}", attempt_.upstream, written.error.message());
-    co_return false;
+    return false;
   }
-  co_return true;
+  return true;
 }
 
 asio::awaitable<ExchangeResult> Exchange::run() {
@@ -111,7 +110,7 @@ asio::awaitable<ExchangeResult> Exchange::run() {
     out.push_back(asio::buffer(http::kLastChunk));
   }
   upstream_watchdog_.arm(cfg.response_timeout, kUpstreamWrite);
-  if (!co_await write_upstream(out)) {
+  if (!upstream_written(net::to_result(co_await net::write_all(lease_->socket(), out)))) {
     upstream_watchdog_.disarm();
     lease_.discard();
     co_return result_;
@@ -159,7 +158,7 @@ asio::awaitable<void> Exchange::pump_request_body() {
         out.push_back(asio::buffer(http::kLastChunk));
       }
       if (!out.empty()) {
-        auto written = co_await net::write_all(lease_->socket(), out);
+        auto written = net::to_result(co_await net::write_all(lease_->socket(), out));
         attempt_.bytes_written += written.bytes;
         if (written.error) {
           // The upstream stopped reading (it may have answered early, e.g. 413): let
@@ -269,7 +268,11 @@ asio::awaitable<void> Exchange::relay_response() {
       result_.client_response_started = true;
       head_pending = false;
       const size_t n = buffers_size(out);
-      if (!co_await session_.write_client(out)) {
+      // session_.write_client(out), inline: the hot path's one write, without a coroutine frame.
+      session_.write_watchdog_.arm(session_.server_config().send_timeout, DownstreamSession::kSend);
+      const auto written = net::to_result(co_await net::write_all(session_.socket_, out));
+      session_.write_watchdog_.disarm();
+      if (written.error) {
         result_.cause = session_.write_watchdog_.expired() ? Cause::client_timeout
                                                            : Cause::client_closed;
         result_.detail = "client stopped receiving the response";
@@ -287,8 +290,8 @@ asio::awaitable<void> Exchange::relay_response() {
       begin = 0;
     }
     upstream_watchdog_.arm(cfg.response_timeout, kResponse);
-    auto read = co_await net::read_some(lease_->socket(),
-                                        asio::buffer(buffer.data() + end, buffer.size() - end));
+    auto read = net::to_result(co_await net::read_some(
+        lease_->socket(), asio::buffer(buffer.data() + end, buffer.size() - end)));
     if (read.error) {
       if (pump_failed_client_) {
         result_.cause = pump_cause_;

@@ -12,6 +12,7 @@
 
 #include "base/cause.h"
 #include "http/message.h"
+#include "net/socket_io.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/watchdog.h"
@@ -43,7 +44,8 @@ class Exchange {
 
   asio::awaitable<void> pump_request_body();
   asio::awaitable<void> relay_response();
-  asio::awaitable<bool> write_upstream(std::span<const asio::const_buffer> buffers);
+  // Accounts for a write of the request head (and held body); false (cause set) if it failed.
+  bool upstream_written(const net::IoResult& written);
   Cause reset_cause() const;
   Cause classify_read_error(const std::error_code& ec) const;
 
@@ -52,7 +54,7 @@ class Exchange {
   upstream::ConnectionLease lease_;
   observe::AttemptRecord& attempt_;
   observe::RequestRecord& record_;
-  Watchdog upstream_watchdog_;  // response timeout: cancels the upstream socket
+  Watchdog& upstream_watchdog_;  // the session's: response timeout, cancels the upstream socket
   ExchangeResult result_;
 
   http::BodyFraming upstream_framing_ = http::BodyFraming::none;

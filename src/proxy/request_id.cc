@@ -19,15 +19,20 @@ RequestIdGenerator::RequestIdGenerator() {
 }
 
 std::string RequestIdGenerator::next() {
+  std::string id;
+  next(id);
+  return id;
+}
+
+void RequestIdGenerator::next(std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t words[2] = {splitmix64(state_a_), splitmix64(state_b_)};
-  std::string id(32, '0');
+  const uint64_t words[2] = {splitmix64(state_a_), splitmix64(state_b_)};
+  out.resize(32);
   for (int w = 0; w < 2; ++w) {
     for (int i = 0; i < 16; ++i) {
-      id[w * 16 + i] = kHex[(words[w] >> (60 - 4 * i)) & 0xf];
+      out[w * 16 + i] = kHex[(words[w] >> (60 - 4 * i)) & 0xf];
     }
   }
-  return id;
 }
 
 }  // namespace needle::proxy

@@ -11,6 +11,8 @@ class RequestIdGenerator {
  public:
   RequestIdGenerator();
   std::string next();
+  // The same, written into `out` (its capacity reused: no allocation once warm).
+  void next(std::string& out);
 
  private:
   uint64_t state_a_;

@@ -57,7 +57,10 @@ class Worker {
   void start_flush_timer();
   void maybe_finish_drain();
 
-  asio::io_context io_{1};
+  // One thread runs it. UNSAFE_IO drops the reactor's per-descriptor locks (every start and
+  // completion of a socket operation took a mutex): sockets, timers and the pool are touched
+  // only from this thread. Other threads only post() to it, which stays locked.
+  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   proxy::WorkerContext context_;
   std::unique_ptr<WorkerObserver> observer_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;

@@ -53,6 +53,8 @@ class UpstreamConnection {
   // Bumped on every arm and every checkout: an idle-watch completion carrying an older value
   // belongs to an idle period that is over and must touch nothing.
   uint64_t watch_generation_ = 0;
+  char watch_byte_ = 0;  // target of the idle watch's MSG_PEEK receive (never consumed)
+  bool watch_armed_ = false;  // an idle-watch receive is pending on socket_
 };
 
 // A connection on loan to one exchange. Move-only. Destroyed without release(): the connection
@@ -112,6 +114,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
            const Clock& clock);
   void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
   void on_discard(std::unique_ptr<UpstreamConnection> conn);
+  void defer_idle_watch(UpstreamConnection& conn);
   void arm_idle_watch(UpstreamConnection& conn);
   void on_idle_watch(uint64_t id, uint64_t generation);
   void rearm_expiry_timer();

@@ -119,6 +119,7 @@ class PoolCore {
       return nullptr;
     }
     Entry entry = std::move(node.mapped());
+    keep_spare_node(std::move(node));
     entry.conn = std::move(conn);
     if (info.keep_alive_hint) estimator_.on_hint(*info.keep_alive_hint);
     if (info.response_complete && entry.requests_done > 0) {
@@ -206,12 +207,10 @@ class PoolCore {
     auto consider = [&](TimePoint t) {
       if (!next || t < *next) next = t;
     };
-    const Millis limit = estimator_.effective_limit();
-    for (const Entry& entry : idle_) {
-      consider(entry.idle_since + limit);
-      if (settings_.max_connection_age > Millis(0)) {
-        consider(entry.created + settings_.max_connection_age);
-      }
+    // idle_ is ordered by idle_since: its front reaches the idle limit first.
+    if (!idle_.empty()) consider(idle_.front().idle_since + estimator_.effective_limit());
+    if (settings_.max_connection_age > Millis(0)) {
+      for (const Entry& entry : idle_) consider(entry.created + settings_.max_connection_age);
     }
     if (sentinel_) consider(sentinel_->idle_since + estimator_.sentinel_horizon());
     return next;
@@ -288,7 +287,15 @@ class PoolCore {
     switch (to) {
       case ConnState::busy:
         entry.conn.reset();  // ownership is the lease's; release() hands it back
-        busy_.insert_or_assign(entry.id, std::move(entry));
+        if (spare_nodes_.empty()) {
+          busy_.insert_or_assign(entry.id, std::move(entry));
+        } else {  // a node of an earlier checkout: no allocation per checkout
+          auto node = std::move(spare_nodes_.back());
+          spare_nodes_.pop_back();
+          node.key() = entry.id;
+          node.mapped() = std::move(entry);
+          busy_.insert(std::move(node));
+        }
         return;
       case ConnState::idle:
         entry.idle_since = clock_.now();
@@ -308,6 +315,10 @@ class PoolCore {
         entry.conn.reset();
         return;
     }
+  }
+
+  void keep_spare_node(typename std::unordered_map<uint64_t, Entry>::node_type node) {
+    if (spare_nodes_.size() < kMaxSpareNodes) spare_nodes_.push_back(std::move(node));
   }
 
   Entry take_sentinel() {
@@ -340,6 +351,9 @@ class PoolCore {
   std::deque<Entry> idle_;
   // All entries are busy: conn null (owned by a lease), keyed by id.
   std::unordered_map<uint64_t, Entry> busy_;
+  // Nodes extracted from busy_ at release, reused by the next checkout (bounded).
+  static constexpr size_t kMaxSpareNodes = 64;
+  std::vector<typename std::unordered_map<uint64_t, Entry>::node_type> spare_nodes_;
   // At most one; idle past the limit, never checked out; watched like any idle connection.
   // Not counted in idle_ (nor against max_idle): at most one socket beyond max_idle per host.
   std::optional<Entry> sentinel_;

@@ -52,5 +52,51 @@ TEST(HeaderList, HasTokenAcrossFieldsAndOws) {
   EXPECT_FALSE(h.has_token("Connection", ""));
 }
 
+TEST(HeaderList, KnownFieldsAreClassifiedWhateverTheirCase) {
+  EXPECT_EQ(classify_field("content-length"), FieldId::content_length);
+  EXPECT_EQ(classify_field("Transfer-Encoding"), FieldId::transfer_encoding);
+  EXPECT_EQ(classify_field("X-FORWARDED-PROTO"), FieldId::x_forwarded_proto);
+  EXPECT_EQ(classify_field("x-idempotency-key"), FieldId::x_idempotency_key);
+  EXPECT_EQ(classify_field("TE"), FieldId::te);
+  // Same length as a known name, different letters; and near misses.
+  EXPECT_EQ(classify_field("Accept-Charset"), FieldId::other);
+  EXPECT_EQ(classify_field("Content-Lengths"), FieldId::other);
+  EXPECT_EQ(classify_field("Hos"), FieldId::other);
+  EXPECT_EQ(classify_field(""), FieldId::other);
+}
+
+TEST(HeaderList, LookupsByIdAndByNameAgree) {
+  HeaderList h;
+  h.add("Accept-Charset", "utf-8");  // length 14, like Content-Length
+  EXPECT_FALSE(h.has(FieldId::content_length));
+  EXPECT_EQ(h.find(FieldId::content_length), nullptr);
+  EXPECT_EQ(h.find("content-length"), nullptr);
+  h.add("CONTENT-LENGTH", "5");
+  EXPECT_TRUE(h.has(FieldId::content_length));
+  ASSERT_NE(h.find("Content-Length"), nullptr);
+  EXPECT_EQ(*h.find(FieldId::content_length), "5");
+  h.remove("content-length");
+  EXPECT_FALSE(h.has(FieldId::content_length));
+  ASSERT_NE(h.find("accept-charset"), nullptr);
+}
+
+TEST(HeaderList, ClearKeepsSlotsButNothingOfTheirContent) {
+  HeaderList h;
+  h.add("Connection", "close");
+  h.add("X-A", "1");
+  h.clear();
+  EXPECT_EQ(h.size(), 0u);
+  EXPECT_FALSE(h.has(FieldId::connection));
+  EXPECT_FALSE(h.has_token("Connection", "close"));
+  Header& reused = h.append_empty();  // a spare slot comes back empty
+  EXPECT_TRUE(reused.name.empty());
+  EXPECT_TRUE(reused.value.empty());
+  EXPECT_EQ(reused.id, FieldId::other);
+  reused.name = "Host";
+  h.classify_last();
+  EXPECT_TRUE(h.has(FieldId::host));
+  EXPECT_EQ(h.count("X-A"), 0u);
+}
+
 }  // namespace
 }  // namespace needle::http

@@ -100,6 +100,9 @@ class HostPoolTest : public ::testing::Test {
   uint64_t evicted(EvictReason r) { return pool()->counters().evicted_for(r); }
 
   asio::io_context io;
+  // As in a worker: the io_context never runs out of work, so a handler posted after an idle
+  // stretch (the pool's deferred idle watch) still runs.
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   tcp::acceptor acceptor;
   PoolSettings settings;
   std::shared_ptr<HostPool> pool_;
@@ -228,15 +231,29 @@ TEST_F(HostPoolTest, WatchCompletionAfterCheckoutTouchesNothing) {
 }
 
 // The epoll reactor is edge-triggered: a FIN whose edge passed while the connection was busy
-// never wakes a wait armed later. Release must look before it watches.
+// never wakes a wait armed later. Release must look before it watches: the watch's receive is
+// tried at once, and its completion (posted) evicts the connection.
 TEST_F(HostPoolTest, FinThatArrivedWhileBusyEvictsAtRelease) {
   Pair p = connect_pair();
   p.upstream.close();
   run_for(10ms);  // the reactor sees (and consumes) the edge with no operation pending
   p.lease.release(clean());
-  EXPECT_EQ(pool()->idle_count(), 0u);
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
   EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 1u);
 }
+
+// Until that completion runs the connection is still listed idle; a checkout in between must not
+// hand it out (DESIGN.md rule 2: the checkout peek catches the FIN).
+TEST_F(HostPoolTest, FinSeenAtReleaseIsNeverCheckedOut) {
+  Pair p = connect_pair();
+  p.upstream.close();
+  run_for(10ms);
+  p.lease.release(clean());
+  EXPECT_FALSE(pool()->checkout_idle(true));  // no run() between release and checkout
+  EXPECT_EQ(pool()->idle_count(), 0u);
+  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
+}
+
 
 TEST_F(HostPoolTest, ExpiryTimerClosesAtTheLimit) {
   settings.idle.configured = 150ms;  // limit 150 - 100 = 50 ms
