@@ -29,10 +29,6 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, asio::ip::tcp::socke
       socket_(std::move(socket)),
       runtime_(worker.runtime),
       parser_(limits_from(worker.runtime->config->server)),
-      response_parser_(http::ParserLimits{.max_request_line = 8 * 1024,
-                                          .max_header_bytes = 64 * 1024,
-                                          .max_header_count = 200,
-                                          .max_body_bytes = ~uint64_t{0}}),
       read_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
       write_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
       upstream_watchdog_(worker.executor, [this] {

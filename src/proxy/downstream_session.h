@@ -87,7 +87,6 @@ class DownstreamSession {
   std::array<char, 1024> idle_bytes_;
 
   http::RequestParser parser_;
-  http::ResponseParser response_parser_;
   Watchdog read_watchdog_;   // header, idle, body timeouts: cancels the client socket
   Watchdog write_watchdog_;  // send timeout: cancels the client socket
   // Response timeout of the Exchange in progress: cancels its upstream socket. Owned here, not

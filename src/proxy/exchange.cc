@@ -50,13 +50,15 @@ Exchange::Exchange(DownstreamSession& session, ClusterRuntime& cluster,
       lease_(std::move(lease)),
       attempt_(attempt),
       record_(record),
-      upstream_watchdog_(session.upstream_watchdog_) {
+      upstream_watchdog_(session.upstream_watchdog_),
+      parser_(session.worker_.response_parsers.acquire()) {
   session_.upstream_socket_ = &lease_->socket();
 }
 
 Exchange::~Exchange() {
   upstream_watchdog_.disarm();
   session_.upstream_socket_ = nullptr;
+  session_.worker_.response_parsers.give_back(std::move(parser_));
 }
 
 Cause Exchange::reset_cause() const {
@@ -131,7 +133,7 @@ asio::awaitable<ExchangeResult> Exchange::run() {
     result_.keep_client = false;
   }
   if (result_.cause == Cause::none && pump_done_) {
-    const auto& response = session_.response_parser_.head();
+    const auto& response = parser_->head();
     lease_.release(upstream::ReleaseInfo{.response_complete = true,
                                          .upstream_keep_alive = response.keep_alive,
                                          .keep_alive_hint = response.keep_alive_hint});
@@ -188,7 +190,7 @@ asio::awaitable<void> Exchange::relay_response() {
   auto& worker = session_.worker_;
   const auto& request = session_.parser_.head();
   const auto& cfg = cluster_.config();
-  auto& parser = session_.response_parser_;
+  http::ResponseParser& parser = *parser_;
   parser.reset();
   parser.set_request_is_head(request.is_head());
 

@@ -6,12 +6,14 @@
 // Full duplex: when the request body is not fully held in the retry buffer, the rest is pumped
 // client -> upstream concurrently with reading the response, so an upstream that answers while
 // it reads (echo, early 413) never deadlocks against needle's own backpressure.
+#include <memory>
 #include <string>
 
 #include <asio/awaitable.hpp>
 
 #include "base/cause.h"
 #include "http/message.h"
+#include "http/parser.h"
 #include "net/socket_io.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
@@ -55,6 +57,7 @@ class Exchange {
   observe::AttemptRecord& attempt_;
   observe::RequestRecord& record_;
   Watchdog& upstream_watchdog_;  // the session's: response timeout, cancels the upstream socket
+  std::unique_ptr<http::ResponseParser> parser_;  // lent by the worker for this exchange
   ExchangeResult result_;
 
   http::BodyFraming upstream_framing_ = http::BodyFraming::none;

@@ -2,11 +2,13 @@
 // What a worker gives the sessions it runs. Owned by the worker; touched only on its thread.
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 
 #include "base/buffer_pool.h"
 #include "base/clock.h"
+#include "http/parser.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/request_id.h"
@@ -22,6 +24,31 @@ class RequestObserver {
   virtual void on_request_done(const observe::RequestRecord& record) = 0;
 };
 
+// Response parsers lent to exchanges: an idle client connection holds none (each parser keeps
+// its header slots and strings warm, about 2 KiB), and a warm parser allocates nothing.
+class ResponseParserPool {
+ public:
+  std::unique_ptr<http::ResponseParser> acquire() {
+    if (spare_.empty()) {
+      return std::make_unique<http::ResponseParser>(
+          http::ParserLimits{.max_request_line = 8 * 1024,
+                             .max_header_bytes = 64 * 1024,
+                             .max_header_count = 200,
+                             .max_body_bytes = ~uint64_t{0}});
+    }
+    auto parser = std::move(spare_.back());
+    spare_.pop_back();
+    return parser;
+  }
+  void give_back(std::unique_ptr<http::ResponseParser> parser) {
+    if (parser && spare_.size() < kMaxSpare) spare_.push_back(std::move(parser));
+  }
+
+ private:
+  static constexpr size_t kMaxSpare = 1024;
+  std::vector<std::unique_ptr<http::ResponseParser>> spare_;
+};
+
 struct WorkerContext {
   WorkerContext(unsigned index_in, asio::any_io_executor executor_in, const Clock& clock_in)
       : index(index_in), executor(std::move(executor_in)), clock(clock_in) {}
@@ -34,6 +61,7 @@ struct WorkerContext {
   RequestIdGenerator request_ids;
   BufferPool client_buffers{16 * 1024, 1024};
   BufferPool upstream_buffers{64 * 1024, 256};
+  ResponseParserPool response_parsers;
   bool draining = false;
   std::unordered_set<DownstreamSession*> sessions;  // live sessions, for drain
 };
