@@ -96,7 +96,7 @@ asio::awaitable<ConnectResult> HostPool::connect() {
                                                          impl_->settings.connect_timeout);
   in_flight.settled = true;
   if (outcome.cause != Cause::none) {
-    impl_->core.connect_failed();
+    impl_->core.connect_failed(outcome.cause);
     co_return ConnectResult{ConnectionLease(), outcome.cause, outcome.error};
   }
   const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);

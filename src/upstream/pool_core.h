@@ -18,7 +18,6 @@
 
 #include "base/cause.h"
 #include "base/clock.h"
-#include "upstream/connect_failure_note.h"
 #include "upstream/idle_timeout_estimator.h"
 #include "upstream/pool_types.h"
 
@@ -57,8 +56,6 @@ class PoolCore {
       ejected_until_ = clock_.now() + settings_.eject_duration;
     }
   }
-  // Bridge for callers that do not pass the cause yet (see connect_failure_note.h).
-  void connect_failed() { connect_failed(take_connect_failure()); }
   // The connect coroutine went away without an outcome (its io_context was shut down).
   void connect_abandoned() { --connecting_; }
   // The new connection is busy at once: it was opened for a waiting exchange.

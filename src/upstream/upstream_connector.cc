@@ -12,7 +12,6 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "upstream/connect_failure_note.h"
 
 namespace needle::upstream {
 namespace {
@@ -51,19 +50,10 @@ bool is_local_exhaustion(const std::error_code& ec) {
 }
 
 ConnectOutcome failure(Cause cause, std::error_code error) {
-  note_connect_failure(cause);
   return ConnectOutcome{std::nullopt, cause, error};
 }
 
-thread_local Cause last_connect_failure = Cause::connect_error;
-
 }  // namespace
-
-void note_connect_failure(Cause cause) { last_connect_failure = cause; }
-
-Cause take_connect_failure() {
-  return std::exchange(last_connect_failure, Cause::connect_error);
-}
 
 asio::awaitable<ConnectOutcome> open_upstream_socket(const config::HostPort& address,
                                                      Millis timeout) {

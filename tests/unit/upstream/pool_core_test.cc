@@ -76,7 +76,7 @@ TEST_F(PoolCoreTest, ConnectsInFlightCountAsActive) {
   core().connect_started();
   core().connect_started();
   EXPECT_EQ(core().active_requests(), 2u);
-  core().connect_failed();
+  core().connect_failed(Cause::connect_refused);
   core().connect_abandoned();
   EXPECT_EQ(core().active_requests(), 0u);
   EXPECT_EQ(core().counters().connect_failures, 1u);
@@ -312,22 +312,22 @@ TEST_F(PoolCoreTest, EjectsAfterConsecutiveConnectFailures) {
   settings.eject_duration = 5s;
   for (int i = 0; i < 2; ++i) {
     core().connect_started();
-    core().connect_failed();
+    core().connect_failed(Cause::connect_refused);
   }
   EXPECT_FALSE(core().ejected());
   auto ok = open(1);  // a success resets the streak
   for (int i = 0; i < 2; ++i) {
     core().connect_started();
-    core().connect_failed();
+    core().connect_failed(Cause::connect_refused);
   }
   EXPECT_FALSE(core().ejected());
   core().connect_started();
-  core().connect_failed();
+  core().connect_failed(Cause::connect_refused);
   EXPECT_TRUE(core().ejected());
   clock.advance(5s);
   EXPECT_FALSE(core().ejected());
   core().connect_started();
-  core().connect_failed();  // still failing after the ejection: ejected again at once
+  core().connect_failed(Cause::connect_refused);  // still failing after the ejection: ejected again at once
   EXPECT_TRUE(core().ejected());
 }
 
@@ -344,17 +344,6 @@ TEST_F(PoolCoreTest, NeedlesOwnFdShortageNeitherCountsNorEjects) {
   EXPECT_EQ(core().active_requests(), 0u);
   core().connect_started();
   core().connect_failed(Cause::connect_timeout);  // the host's streak went on underneath
-  EXPECT_TRUE(core().ejected());
-}
-
-TEST_F(PoolCoreTest, CauselessConnectFailedReadsTheConnectorsNote) {
-  settings.eject_after_connect_failures = 1;
-  core().connect_started();
-  note_connect_failure(Cause::local_resource_exhausted);
-  core().connect_failed();
-  EXPECT_FALSE(core().ejected());
-  core().connect_started();
-  core().connect_failed();  // nothing noted (the note is taken once): counts as the host's
   EXPECT_TRUE(core().ejected());
 }
 
