@@ -277,6 +277,12 @@ TEST(OverloadConnections, FileDescriptorExhaustionIsSurvivedWithoutEjectingTheHo
   }
   ASSERT_TRUE(needle) << "needle did not start under prlimit";
   ASSERT_TRUE(serves_200(port));
+  // Slow answers from now on: the flood's sessions are all waiting at once, so each needs an
+  // upstream connection of its own and the last ones find no fd for it. (With instant answers
+  // they could all take turns on the one pooled connection, and nothing would be exhausted.)
+  ScriptedStep slow = ScriptedStep::respond(200, "ok\n");
+  slow.delay = milliseconds(300);
+  upstream.set_script(ConnectionScript{.otherwise = slow});
 
   std::vector<int> fds;
   for (int i = 0; i < 100; ++i) {
