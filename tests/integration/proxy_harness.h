@@ -26,6 +26,7 @@
 
 #include "support/http_client.h"
 #include "support/needle_process.h"
+#include "support/time_scale.h"
 
 namespace needle::test::proxy {
 
@@ -140,10 +141,10 @@ inline int fd_count(pid_t pid) {
   return n;
 }
 
-// Polls pred every 20 ms until it holds or timeout passes.
+// Polls pred every 20 ms until it holds or timeout (scaled, support/time_scale.h) passes.
 template <typename Pred>
 bool eventually(Pred pred, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Clock::now() + scaled(timeout);
   for (;;) {
     if (pred()) return true;
     if (Clock::now() >= deadline) return false;

@@ -14,6 +14,7 @@
 #include "support/http_client.h"
 #include "support/needle_process.h"
 #include "support/scripted_upstream.h"
+#include "support/time_scale.h"
 
 namespace needle::test {
 namespace {
@@ -141,7 +142,8 @@ void reload_under_load(int workers) {
     ++reloads;
   }
   EXPECT_EQ(reloads, 10u) << log;
-  EXPECT_GT(ok.load(), 500) << "too little load to mean anything";
+  // ~50 requests per reload interval in a release build; a sanitizer build serves fewer.
+  EXPECT_GT(ok.load(), 500 / time_scale()) << "too little load to mean anything";
   EXPECT_EQ(non_2xx.load(), 0);
   EXPECT_EQ(errors.load(), 0) << (first_errors.empty() ? "" : first_errors.front());
   EXPECT_GT(blue.requests_received(), 0u);

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "support/free_port.h"
+#include "support/time_scale.h"
 
 extern char** environ;
 
@@ -170,7 +171,7 @@ void ChildProcess::terminate(int sig) {
 
 std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (status_ || pid_ <= 0) return status_;
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   for (;;) {
     int status = 0;
     pid_t r = ::waitpid(pid_, &status, WNOHANG);
@@ -201,7 +202,7 @@ std::string ChildProcess::describe() {
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout, ChildProcess* child) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   for (;;) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0) {

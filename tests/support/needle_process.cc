@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/time_scale.h"
+
 namespace needle::test {
 namespace {
 
@@ -13,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 
 template <typename Predicate>
 bool poll_until(std::chrono::milliseconds timeout, Predicate done) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   for (;;) {
     if (done()) return true;
     if (Clock::now() >= deadline) return false;

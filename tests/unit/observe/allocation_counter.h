@@ -1,6 +1,6 @@
 #pragma once
-// Counts heap allocations made by the calling thread (global operator new is replaced in
-// allocation_counter_test.cc for the whole observe test binary).
+// Counts heap allocations made by the calling thread (global operator new is replaced, or under
+// a sanitizer hooked, in allocation_counter_test.cc for the whole observe test binary).
 #include <cstddef>
 
 namespace needle::observe::test_alloc {
