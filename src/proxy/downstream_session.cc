@@ -436,7 +436,9 @@ asio::awaitable<bool> DownstreamSession::send_local(observe::RequestRecord& reco
   if (record.detail.empty()) record.detail = std::string(detail);
   if (record.request_id.empty()) worker_.request_ids.next(record.request_id);
   scratch_head_.clear();
-  http::write_local_response(status, detail, !keep_alive, record.request_id, scratch_head_);
+  // record.method is empty when the head did not parse (then no HEAD is known to be pending).
+  http::write_local_response(status, detail, !keep_alive, record.request_id, scratch_head_,
+                             record.method == "HEAD");
   const asio::const_buffer out = asio::buffer(scratch_head_);
   const bool written = co_await write_client(std::span(&out, 1));
   record.bytes_out += scratch_head_.size();

@@ -32,6 +32,24 @@ TEST(ProxyErrors, UpstreamDownIs502ConnectRefused) {
   EXPECT_NE(needle->operational_log().find("502"), std::string::npos) << needle->operational_log();
 }
 
+// Found by fuzz_session: needle's own error answer to a HEAD carried its text body, so on a
+// kept connection the client read those bytes as the start of the next response.
+TEST(ProxyErrors, ErrorAnswerToHeadHasNoBodyAndTheConnectionStaysInStep) {
+  auto needle = start_needle_for(free_port());  // nothing listens there: 502 connect_refused
+  HttpClient client;
+  ASSERT_TRUE(client.connect(needle->port()));
+  auto head = client.request("HEAD", "/down");
+  ASSERT_TRUE(head.has_value()) << to_string(client.last_error());
+  EXPECT_EQ(head->status, 502);
+  EXPECT_TRUE(head->keep_alive);
+  EXPECT_TRUE(head->body.empty());
+  auto next = client.get("/down");
+  ASSERT_TRUE(next.has_value()) << to_string(client.last_error()) << " "
+                                << client.last_error_detail();
+  EXPECT_EQ(next->status, 502);
+  EXPECT_NE(next->body.find("connect_refused"), std::string::npos) << next->body;
+}
+
 TEST(ProxyErrors, SlowUpstreamIs504ResponseTimeout) {
   ConnectionScript script;
   script.otherwise = ScriptedStep::respond(200, "too late\n");

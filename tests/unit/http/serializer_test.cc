@@ -364,6 +364,26 @@ TEST(SerializerLocal, KeepAliveWithoutIdOrDetail) {
             "404 Not Found\n");
 }
 
+// Found by fuzz_session: a 502 to a HEAD carried its text body, which a client reading a HEAD
+// response (no body, RFC 9110 9.3.2) takes for the start of the next response.
+TEST(SerializerLocal, AnswerToHeadEndsAfterTheHead) {
+  std::string out;
+  write_local_response(502, "upstream closed", false, "rid-9", out, /*head_request=*/true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 502 Bad Gateway\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 33\r\n"
+            "X-Request-Id: rid-9\r\n"
+            "\r\n");
+  ResponseParser parser({});
+  parser.set_request_is_head(true);
+  test_support::ParseRun run = test_support::drive_whole(parser, out);
+  ASSERT_EQ(run.stop, ParseStop::message_complete);
+  EXPECT_EQ(run.consumed, out.size());
+  EXPECT_EQ(parser.head().status, 502);
+  EXPECT_TRUE(parser.head().keep_alive);
+}
+
 TEST(SerializerLocal, ParsesAsAResponse) {
   std::string out;
   write_local_response(431, "header section too large", true, "x", out);
