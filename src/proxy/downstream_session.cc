@@ -254,16 +254,15 @@ asio::awaitable<bool> DownstreamSession::handle_request() {
   record.path = head.target;
   if (const std::string* id = head.headers.find(http::FieldId::x_request_id); id && !id->empty() &&
                                                                    id->size() <= 200) {
-    request_id_ = *id;
+    record.request_id = *id;
   } else {
-    worker_.request_ids.next(request_id_);
+    worker_.request_ids.next(record.request_id);
   }
-  record.request_id = request_id_;
   body_complete_ = head.framing == http::BodyFraming::none;
 
   const auto match = runtime_->router.match(head.host, head.target);
   if (!match) {
-    log::info("downstream", "request {}: no route for host '{}' path '{}'", request_id_, head.host,
+    log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id, head.host,
               head.target);
     co_return co_await send_local(record, 404, Cause::no_route, "no route matches this request",
                                   body_complete_ && may_keep_client());
@@ -292,7 +291,7 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
       co_return co_await send_local(record, 408, Cause::client_timeout,
                                     "request body not received in time", false);
     case BodyReadStatus::bad_body:
-      log::info("downstream", "request {}: bad body: {}", request_id_, parser_.error().cause);
+      log::info("downstream", "request {}: bad body: {}", record.request_id, parser_.error().cause);
       co_return co_await send_local(record, parser_.error().status, Cause::bad_request,
                                     parser_.error().cause, false);
     case BodyReadStatus::more:
@@ -420,7 +419,7 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
   const observe::AttemptRecord& last = record.attempts.back();
   const Cause cause = last.cause;
   const int status = cause == Cause::response_timeout ? 504 : 502;
-  log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", request_id_, head.method,
+  log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", record.request_id, head.method,
             head.target, status, record.attempts.size(), cause_name(cause), record.detail);
   co_return co_await send_local(record, status, cause,
                                 fmt::format("upstream {} failed: {}", last.upstream,

@@ -100,7 +100,6 @@ class DownstreamSession {
   bool body_complete_ = false;           // the whole request body has been read from the client
   bool body_started_streaming_ = false;  // bytes past body_ were sent: not replayable
   uint64_t body_bytes_in_ = 0;
-  std::string request_id_;
   std::string scratch_head_;             // response head being written
   // Scratch reused by every Exchange of this session (no allocation per request once warm).
   std::string upstream_head_;

@@ -32,7 +32,6 @@ struct HostPool::Impl {
         settings(settings),
         clock(clock),
         core(settings, clock),
-        executor(executor),
         expiry_timer(executor) {}
 
   config::HostPort address;
@@ -41,7 +40,6 @@ struct HostPool::Impl {
   // Owns the idle connections; destroying it closes their sockets (pending watches complete
   // with operation_aborted and find the pool gone).
   PoolCore<UpstreamConnection> core;
-  asio::any_io_executor executor;
   // One timer per pool, armed at core.next_deadline(); armed_deadline is what it waits for.
   asio::steady_timer expiry_timer;
   std::optional<TimePoint> armed_deadline;
@@ -124,7 +122,8 @@ void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
   impl_->core.discard(id, std::move(conn));
 }
 
-// Invariant: every idle connection (and the sentinel) has exactly one pending watch armed here.
+// Invariant: every idle connection (and the sentinel) has exactly one pending watch armed here,
+// or, just released, one deferred arming posted (defer_idle_watch).
 // The watch is a 1-byte recv(MSG_PEEK), not a readiness wait: Asio's epoll reactor is
 // edge-triggered, so a FIN or bytes that arrived while the connection was busy (their edge already
 // consumed by the exchange's reads) would never wake a wait armed now; a receive is first tried
@@ -153,20 +152,27 @@ void HostPool::arm_idle_watch(UpstreamConnection& conn) {
 // (DESIGN.md rule 2), and the watch's first receive catches what arrived meanwhile.
 void HostPool::defer_idle_watch(UpstreamConnection& conn) {
   const uint64_t generation = ++conn.watch_generation_;
-  asio::post(impl_->executor, [weak = weak_from_this(), id = conn.id(), generation] {
+  asio::post(impl_->expiry_timer.get_executor(), [weak = weak_from_this(), id = conn.id(),
+                                                  generation] {
     auto pool = weak.lock();
     if (!pool) return;
-    UpstreamConnection* idle = pool->impl_->core.find_idle(id);
-    if (idle == nullptr || idle->watch_generation_ != generation) return;  // busy or gone
-    pool->arm_idle_watch(*idle);
+    if (UpstreamConnection* idle = pool->idle_in_generation(id, generation)) {
+      pool->arm_idle_watch(*idle);
+    }
   });
 }
 
-void HostPool::on_idle_watch(uint64_t id, uint64_t generation) {
-  // Identified by id + generation, never by pointer: by now the connection may be busy again,
-  // idle for a second time, or closed and freed.
+// Handlers name a connection by id + generation, never by pointer: by the time they run it may
+// be busy again, idle for a second time, or closed and freed. nullptr unless it is still idle in
+// the idle period the handler was made for.
+UpstreamConnection* HostPool::idle_in_generation(uint64_t id, uint64_t generation) {
   UpstreamConnection* conn = impl_->core.find_idle(id);
-  if (conn == nullptr || conn->watch_generation_ != generation) return;
+  return conn != nullptr && conn->watch_generation_ == generation ? conn : nullptr;
+}
+
+void HostPool::on_idle_watch(uint64_t id, uint64_t generation) {
+  UpstreamConnection* conn = idle_in_generation(id, generation);
+  if (conn == nullptr) return;
   conn->watch_armed_ = false;
   IdleSocketState state = peek(*conn);
   if (state == IdleSocketState::quiet) {
