@@ -80,9 +80,7 @@ bool rewritten_for_upstream(FieldId id) {
 void append_list_field(const HeaderList& headers, FieldId id, std::string_view name,
                        std::string_view next, std::string& out) {
   bool any = false;
-  for (const Header& h : headers.items()) {
-    if (!headers.has(id)) break;
-    if (h.id != id || h.value.empty()) continue;
+  auto append_element = [&](std::string_view value) {
     if (any) {
       out.append(", ");
     } else {
@@ -90,18 +88,14 @@ void append_list_field(const HeaderList& headers, FieldId id, std::string_view n
       out.append(": ");
       any = true;
     }
-    out.append(h.value);
-  }
-  if (!next.empty()) {
-    if (any) {
-      out.append(", ");
-    } else {
-      out.append(name);
-      out.append(": ");
-      any = true;
+    out.append(value);
+  };
+  if (headers.has(id)) {
+    for (const Header& h : headers.items()) {
+      if (h.id == id && !h.value.empty()) append_element(h.value);
     }
-    out.append(next);
   }
+  if (!next.empty()) append_element(next);
   if (any) out.append("\r\n");
 }
 
