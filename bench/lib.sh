@@ -283,6 +283,28 @@ run_wrk() {
   echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${errors:-0}"
 }
 
+# proc_cpu_ticks PID: user + system CPU clock ticks (1/CLK_TCK s) used so far by PID (all its
+# threads) and its direct children (nginx's workers under its master), from /proc/*/stat.
+proc_cpu_ticks() {
+  local pids=("$1") total=0 pid fields
+  mapfile -t -O 1 pids < <(pgrep -P "$1" || true)
+  for pid in "${pids[@]}"; do
+    [[ -r "/proc/$pid/stat" ]] || continue
+    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    fields="$(sed 's/^.*) //' "/proc/$pid/stat")"
+    total=$((total + $(awk '{print $12 + $13}' <<<"$fields")))
+  done
+  echo "$total"
+}
+
+# cpu_us_per_request TICKS RPS DURATION: CPU microseconds per request over a wrk run of
+# DURATION ("5s") at RPS that used TICKS clock ticks.
+cpu_us_per_request() {
+  local seconds="${3%s}"
+  awk -v t="$1" -v r="$2" -v s="$seconds" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (r * s == 0) print "nan"; else printf "%.1f\n", t / hz * 1e6 / (r * s) }'
+}
+
 # median V...: the median of numbers (the lower middle for an even count).
 median() {
   printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'

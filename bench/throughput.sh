@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Throughput and latency through needle vs nginx and HAProxy (and the upstream directly), on a
 # 12-byte body, with wrk -t1 -c64. Each target is measured REPEAT times in rounds (so drift
-# hits all alike) and the medians are reported, with needle's ratios to the others.
+# hits all alike) and the medians are reported, with needle's ratios to the others. Each proxy's
+# CPU time per request (user + system, from /proc, so the kernel work of its syscalls counts) is
+# reported too: on a shared, noisy machine it moves much less than requests per second.
 # Env: DURATION (10s), CONNECTIONS (64), REPEAT (3), WARMUP (2s), PATH_12B (/12b),
 #      NEEDLE_BIN (build/release/src/needle), SERVER_CPUS / WRK_CPUS (taskset lists).
 set -euo pipefail
@@ -21,8 +23,11 @@ fi
 bench_init
 start_nginx_upstream
 start_needle "$UPSTREAM_PORT"
+declare -A pid=([needle]="$LAST_PID")
 start_nginx_proxy "$UPSTREAM_PORT"
+pid[nginx]="$LAST_PID"
 start_haproxy "$UPSTREAM_PORT"
+pid[haproxy]="$LAST_PID"
 
 targets=(direct needle nginx haproxy)
 declare -A url=(
@@ -35,16 +40,23 @@ for t in "${targets[@]}"; do check_url "${url[$t]}"; done
 
 log "pinning: servers on cpus '${SERVER_CPUS:-any}', wrk on '${WRK_CPUS:-any}'"
 log "wrk -t1 -c$CONNECTIONS -d$DURATION, $REPEAT rounds, warmup $WARMUP per target"
-declare -A rps p50 p99 errs
+declare -A rps p50 p99 errs cpu
 for t in "${targets[@]}"; do run_wrk "${url[$t]}" "$WARMUP" "$CONNECTIONS" >/dev/null; done
 for round in $(seq 1 "$REPEAT"); do
   for t in "${targets[@]}"; do
+    ticks_before=0
+    if [[ -n "${pid[$t]:-}" ]]; then ticks_before="$(proc_cpu_ticks "${pid[$t]}")"; fi
     read -r r a b e < <(run_wrk "${url[$t]}" "$DURATION" "$CONNECTIONS")
+    c=nan
+    if [[ -n "${pid[$t]:-}" ]]; then
+      c="$(cpu_us_per_request $(($(proc_cpu_ticks "${pid[$t]}") - ticks_before)) "$r" "$DURATION")"
+    fi
     rps[$t]+="$r "
     p50[$t]+="$a "
     p99[$t]+="$b "
     errs[$t]+="$e "
-    log "round $round $t: $r rps, p50 $a ms, p99 $b ms, errors $e"
+    cpu[$t]+="$c "
+    log "round $round $t: $r rps, p50 $a ms, p99 $b ms, errors $e, cpu $c us/request"
   done
 done
 
@@ -54,17 +66,22 @@ report="$BENCH_ROOT/bench/out/throughput-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "needle throughput: 12 B body, wrk -t1 -c$CONNECTIONS -d$DURATION, median of $REPEAT"
   echo "cpus: servers '${SERVER_CPUS:-any}', wrk '${WRK_CPUS:-any}'; $(nproc) cores"
-  printf '%-8s %12s %10s %10s %8s\n' target rps p50_ms p99_ms errors
+  printf '%-8s %12s %10s %10s %8s %12s\n' target rps p50_ms p99_ms errors cpu_us/req
+  declare -A med_cpu
   for t in "${targets[@]}"; do
     # shellcheck disable=SC2086  # the lists are space-separated numbers
     med_rps[$t]="$(median ${rps[$t]})"
     # shellcheck disable=SC2086
-    printf '%-8s %12.0f %10.3f %10.3f %8d\n' "$t" "${med_rps[$t]}" "$(median ${p50[$t]})" \
-      "$(median ${p99[$t]})" "$(median ${errs[$t]})"
+    med_cpu[$t]="$(median ${cpu[$t]})"
+    # shellcheck disable=SC2086
+    printf '%-8s %12.0f %10.3f %10.3f %8d %12s\n' "$t" "${med_rps[$t]}" "$(median ${p50[$t]})" \
+      "$(median ${p99[$t]})" "$(median ${errs[$t]})" "${med_cpu[$t]}"
   done
   echo
   echo "needle/nginx   rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[nginx]}")"
   echo "needle/haproxy rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[haproxy]}")"
   echo "needle/direct  rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[direct]}")"
+  echo "needle/nginx   cpu per request: $(ratio "${med_cpu[needle]}" "${med_cpu[nginx]}")"
+  echo "needle/haproxy cpu per request: $(ratio "${med_cpu[needle]}" "${med_cpu[haproxy]}")"
 } | tee "$report"
 log "report written to $report"

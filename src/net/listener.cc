@@ -1,6 +1,8 @@
 #include "net/listener.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -45,12 +47,16 @@ std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
   if (ec) return ec;
   acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (ec) return ec;
+  const int one = 1;
   if (reuse_port) {
-    const int one = 1;
     if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       return {errno, std::system_category()};
     }
   }
+  // Accepted sockets inherit TCP_INQ: their reads report the bytes left behind, which lets
+  // request-head reads skip Asio's speculative recv (net/draining_read.h). Without it (kernels
+  // before 4.18) those reads behave like any other.
+  (void)::setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_INQ, &one, sizeof one);
   acceptor.bind(endpoint, ec);
   if (ec) return ec;
   acceptor.listen(4096, ec);

@@ -15,7 +15,7 @@ namespace needle::net {
 std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& address,
                                                         std::string* error);
 
-// Opens, binds (SO_REUSEADDR + SO_REUSEPORT) and listens.
+// Opens, binds (SO_REUSEADDR + SO_REUSEPORT, TCP_INQ for the accepted sockets) and listens.
 std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
                               const asio::ip::tcp::endpoint& endpoint, bool reuse_port);
 

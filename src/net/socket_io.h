@@ -1,11 +1,11 @@
 #pragma once
 // The two I/O primitives of the data path, as coroutines returning error codes (no exceptions).
 //
-// Reads are plain async_read_some: Asio 1.22's epoll reactor skips the speculative read after a
-// read that drained the socket, so queueing the next read costs no syscall, and the data costs
-// one recv when it arrives. async_wait(wait_read) looks cheaper but re-arms the descriptor with
-// epoll_ctl(EPOLL_CTL_MOD) on every call (strace: 3 epoll_ctl per proxied request), so it is not
-// used on the data path.
+// Reads are async_read_some. A read that is known to start on an empty socket should cost no
+// syscall before its data arrives; Asio 1.22 tries a speculative recv() first, so the two ways to
+// skip it are read_some_draining (draining_read.h) and net::note_receive_queue_empty
+// (receive_queue_hint.h). async_wait(wait_read) is not one: it re-arms the descriptor with
+// epoll_ctl(EPOLL_CTL_MOD) on every call (strace: 3 epoll_ctl per proxied request).
 #include <cstddef>
 #include <span>
 #include <system_error>
@@ -17,6 +17,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+
+#include "net/draining_read.h"
 
 namespace needle::net {
 
@@ -39,6 +41,14 @@ inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitab
 // Reads at least one byte (or reports EOF as asio::error::eof).
 inline auto read_some(asio::ip::tcp::socket& socket, asio::mutable_buffer into) {
   return socket.async_read_some(into, use_tuple);
+}
+
+// read_some that, when it leaves the socket empty (no byte and no FIN behind what it read; needs
+// TCP_INQ on the socket, see open_listener), lets the next read skip the speculative recv. A RST
+// right behind the bytes read is then noticed by the next event or deadline, not by the next
+// read: use it only where that is harmless (request heads; draining_read.h says why).
+inline auto read_some_draining(asio::ip::tcp::socket& socket, asio::mutable_buffer into) {
+  return socket.async_read_some(DrainingBuffer(into), use_tuple);
 }
 
 // Writes every byte of every buffer (gathered: one writev/sendmsg in the common case).

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "http/serializer.h"
 #include "net/listener.h"
+#include "net/receive_queue_hint.h"
 #include "proxy/exchange.h"
 
 namespace needle::proxy {
@@ -96,13 +97,14 @@ asio::awaitable<void> DownstreamSession::run() {
 
 asio::awaitable<net::IoResult> DownstreamSession::read_idle(Millis timeout) {
   // An idle session holds no pooled buffer (10k idle clients must not cost 10k buffers): the
-  // wait is a read into the small inline idle_bytes_. Still a read, not async_wait: after an
-  // exhausted read Asio queues the next with no syscall, where async_wait re-arms epoll
-  // (epoll_ctl) every time. The bytes move into a pooled buffer once they are here.
+  // wait is a read into the small inline idle_bytes_, a draining one: the last head read left the
+  // socket empty, so this read costs no syscall until the next request arrives (async_wait would
+  // re-arm epoll with epoll_ctl every time). The bytes move into a pooled buffer once here.
   buffer_.reset();
   begin_ = end_ = 0;
   read_watchdog_.arm(timeout, kIdle);
-  auto result = net::to_result(co_await net::read_some(socket_, asio::buffer(idle_bytes_)));
+  auto result =
+      net::to_result(co_await net::read_some_draining(socket_, asio::buffer(idle_bytes_)));
   read_watchdog_.disarm();
   if (!result.error) {
     buffer_ = worker_.client_buffers.acquire();
@@ -126,8 +128,18 @@ asio::awaitable<net::IoResult> DownstreamSession::read_more(Millis timeout, Phas
   }
   // timeout 0: the caller armed a deadline for a whole phase (the request head) already.
   if (timeout != Millis(0)) read_watchdog_.arm(timeout, phase);
-  auto result = net::to_result(co_await net::read_some(
-      socket_, asio::buffer(buffer_.data() + end_, buffer_.size() - end_)));
+  const auto into = asio::buffer(buffer_.data() + end_, buffer_.size() - end_);
+  // Head reads drain (the next request is read without a speculative recv); body and linger
+  // reads are stock reads that try a recv first, so a reset queued behind the head ends the
+  // exchange at once (net/draining_read.h).
+  net::IoResult result;
+  // if/else, not ?: with a co_await in each arm: g++ 12 miscompiles that (body bytes were lost).
+  if (phase == kHeader) {
+    result = net::to_result(co_await net::read_some_draining(socket_, into));
+  } else {
+    net::note_receive_queue_unknown(socket_);
+    result = net::to_result(co_await net::read_some(socket_, into));
+  }
   if (timeout != Millis(0)) read_watchdog_.disarm();
   end_ += result.bytes;
   co_return result;

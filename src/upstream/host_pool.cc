@@ -4,6 +4,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "net/receive_queue_hint.h"
 #include "upstream/connection_pool.h"
 #include "upstream/idle_socket_probe.h"
 #include "upstream/pool_core.h"
@@ -16,7 +17,12 @@ namespace {
 std::atomic<uint64_t> next_connection_id{1};
 
 IdleSocketState peek(UpstreamConnection& conn) {
-  return peek_idle_socket(conn.socket().native_handle());
+  const IdleSocketState state = peek_idle_socket(conn.socket().native_handle());
+  // The probe just saw no byte, FIN or error: the response read that follows the request need
+  // not start with a recv that can only fail. Said here, next to the probe, or not at all
+  // (net/receive_queue_hint.h).
+  if (state == IdleSocketState::quiet) net::note_receive_queue_empty(conn.socket());
+  return state;
 }
 
 }  // namespace
