@@ -25,6 +25,9 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
 Worker::~Worker() {
   force_stop();
   join();
+  // Sessions cut off by the drain timeout are still suspended in io_: end them now, while the
+  // context, observer and counters their destructors touch are alive.
+  io_.destroy_pending_operations();
 }
 
 std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint>& endpoints,

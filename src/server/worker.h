@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "observe/metrics_shard.h"
 #include "proxy/worker_context.h"
+#include "server/worker_io_context.h"
 
 namespace needle::server {
 
@@ -60,7 +61,9 @@ class Worker {
   // One thread runs it. UNSAFE_IO drops the reactor's per-descriptor locks (every start and
   // completion of a socket operation took a mutex): sockets, timers and the pool are touched
   // only from this thread. Other threads only post() to it, which stays locked.
-  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // Declared first, so it outlives everything that holds its sockets and timers; ~Worker
+  // destroys its pending operations before the members they point to (worker_io_context.h).
+  WorkerIoContext io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   proxy::WorkerContext context_;
   std::unique_ptr<WorkerObserver> observer_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;

@@ -41,6 +41,35 @@ TEST(ProxyShutdown, SigtermFinishesTheInFlightRequestWithConnectionClose) {
   EXPECT_NE(needle->access_log().find("/inflight"), std::string::npos) << needle->access_log();
 }
 
+// The drain timeout ends requests that do not finish: the worker stops with their sessions and
+// exchanges still suspended, and destroying them must not touch the worker state they point to
+// (under ASan a use-after-free here fails the run; in release it can crash at exit).
+TEST(ProxyShutdown, DrainTimeoutWithStuckRequestsExitsCleanly) {
+  ConnectionScript script;
+  script.otherwise = ScriptedStep::respond(200, "too late\n");
+  script.otherwise.delay = milliseconds(10000);
+  ScriptedUpstream upstream(script);
+  auto needle = start_needle_for(upstream.port(), "drain_timeout = \"300ms\"\n");
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    auto client = std::make_unique<HttpClient>();
+    ASSERT_TRUE(client->connect(needle->port()));
+    ASSERT_TRUE(client->send_raw(HttpClient::format_request("GET", "/stuck", {}, {}, 0)));
+    clients.push_back(std::move(client));
+  }
+  HttpClient idle;  // and one idle keep-alive client, mid-wait for its next request
+  ASSERT_TRUE(idle.connect(needle->port()));
+  ASSERT_TRUE(upstream.wait_for_requests(3, milliseconds(3000)));
+  needle->terminate(SIGTERM);
+  auto status = needle->wait_exit(milliseconds(5000));
+  ASSERT_TRUE(status.has_value()) << "needle still running well after the drain timeout";
+  EXPECT_TRUE(WIFEXITED(*status)) << describe_wait_status(status);
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << describe_wait_status(status);
+  for (auto& client : clients) {
+    EXPECT_NE(client->closed_by_peer(milliseconds(2000)), PeerClose::still_open);
+  }
+}
+
 TEST(ProxyShutdown, SigtermClosesIdleClientsAndExitsPromptly) {
   ScriptedUpstream upstream;
   auto needle = start_needle_for(upstream.port(), "drain_timeout = \"5s\"\n");
