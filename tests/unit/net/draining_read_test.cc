@@ -81,6 +81,18 @@ struct SocketPair {
     into.assign(buffer.data(), result.bytes);
     return result;
   }
+
+  // read(), with `bytes` sent 50 ms after the read was started: the read is queued (and
+  // performed by the reactor on their edge), not satisfied by a speculative recv.
+  IoResult read_then_receive(std::string& into, std::string_view bytes) {
+    std::thread late_writer([this, bytes] {
+      std::this_thread::sleep_for(50ms);
+      send(bytes);
+    });
+    const auto result = read(into, 64);
+    late_writer.join();
+    return result;
+  }
 };
 
 TEST(DrainingRead, BytesSentAfterAShortReadCompleteTheNextRead) {
@@ -91,12 +103,7 @@ TEST(DrainingRead, BytesSentAfterAShortReadCompleteTheNextRead) {
   EXPECT_EQ(got, "abc");
 
   // The next read is started first (queued, no speculative recv), the bytes come later.
-  std::thread late_writer([&] {
-    std::this_thread::sleep_for(50ms);
-    pair.send("def");
-  });
-  const auto second = pair.read(got, 64);
-  late_writer.join();
+  const auto second = pair.read_then_receive(got, "def");
   ASSERT_FALSE(second.error) << second.error.message();
   EXPECT_EQ(got, "def");
 }
@@ -153,12 +160,7 @@ TEST(DrainingRead, AShortReadThatEmptiedTheSocketSkipsTheNextSpeculativeRecv) {
   std::string got;
   // The read is queued before the bytes come, so the reactor performs it on their edge and no
   // edge is left over afterwards (a leftover one would rightly turn speculation back on).
-  std::thread late_writer([&] {
-    std::this_thread::sleep_for(50ms);
-    pair.send("GET / HTTP/1.1\r\n\r\n");
-  });
-  const auto read = pair.read(got, 64);
-  late_writer.join();
+  const auto read = pair.read_then_receive(got, "GET / HTTP/1.1\r\n\r\n");
   ASSERT_FALSE(read.error);
   // The point of the draining read; if Asio stops honouring it this fails, not just the bench.
   EXPECT_FALSE(next_read_is_speculative(pair.reader));
@@ -211,12 +213,7 @@ TEST(ReceiveQueueHint, AQuietProbeLetsTheNextReadWaitForData) {
   ASSERT_EQ(errno, EAGAIN);
   note_receive_queue_empty(pair.reader);
   EXPECT_FALSE(next_read_is_speculative(pair.reader));
-  std::thread late_writer([&] {
-    std::this_thread::sleep_for(50ms);
-    pair.send("HTTP/1.1 200 OK\r\n");
-  });
-  const auto read = pair.read(got, 64);
-  late_writer.join();
+  const auto read = pair.read_then_receive(got, "HTTP/1.1 200 OK\r\n");
   ASSERT_FALSE(read.error) << read.error.message();
   EXPECT_EQ(got, "HTTP/1.1 200 OK\r\n");
 }
