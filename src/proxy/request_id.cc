@@ -1,5 +1,6 @@
 #include "proxy/request_id.h"
 
+#include <array>
 #include <random>
 
 namespace needle::proxy {
@@ -25,12 +26,24 @@ std::string RequestIdGenerator::next() {
 }
 
 void RequestIdGenerator::next(std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
+  // Two hex digits per table lookup: the id costs ~16 loads, not 32 shifts and masks.
+  static constexpr auto kHexPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> pairs{};
+    for (int b = 0; b < 256; ++b) {
+      pairs[2 * b] = kHex[b >> 4];
+      pairs[2 * b + 1] = kHex[b & 0xf];
+    }
+    return pairs;
+  }();
   const uint64_t words[2] = {splitmix64(state_a_), splitmix64(state_b_)};
   out.resize(32);
-  for (int w = 0; w < 2; ++w) {
-    for (int i = 0; i < 16; ++i) {
-      out[w * 16 + i] = kHex[(words[w] >> (60 - 4 * i)) & 0xf];
+  char* digits = out.data();
+  for (const uint64_t word : words) {
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      const unsigned byte = (word >> shift) & 0xff;
+      *digits++ = kHexPairs[2 * byte];
+      *digits++ = kHexPairs[2 * byte + 1];
     }
   }
 }
