@@ -15,11 +15,16 @@ namespace {
 
 using namespace proxy;
 
-TEST(ProxyShutdown, SigtermFinishesTheInFlightRequestWithConnectionClose) {
+// Every request is answered 200 with `body`, `delay` after it arrived.
+ConnectionScript answers_after(milliseconds delay, std::string body) {
   ConnectionScript script;
-  script.otherwise = ScriptedStep::respond(200, "finished\n");
-  script.otherwise.delay = milliseconds(500);
-  ScriptedUpstream upstream(script);
+  script.otherwise = ScriptedStep::respond(200, std::move(body));
+  script.otherwise.delay = delay;
+  return script;
+}
+
+TEST(ProxyShutdown, SigtermFinishesTheInFlightRequestWithConnectionClose) {
+  ScriptedUpstream upstream(answers_after(milliseconds(500), "finished\n"));
   auto needle = start_needle_for(upstream.port(), "drain_timeout = \"5s\"\n");
   HttpClient client;
   ASSERT_TRUE(client.connect(needle->port()));
@@ -45,10 +50,7 @@ TEST(ProxyShutdown, SigtermFinishesTheInFlightRequestWithConnectionClose) {
 // exchanges still suspended, and destroying them must not touch the worker state they point to
 // (under ASan a use-after-free here fails the run; in release it can crash at exit).
 TEST(ProxyShutdown, DrainTimeoutWithStuckRequestsExitsCleanly) {
-  ConnectionScript script;
-  script.otherwise = ScriptedStep::respond(200, "too late\n");
-  script.otherwise.delay = milliseconds(10000);
-  ScriptedUpstream upstream(script);
+  ScriptedUpstream upstream(answers_after(milliseconds(10000), "too late\n"));
   auto needle = start_needle_for(upstream.port(), "drain_timeout = \"300ms\"\n");
   std::vector<std::unique_ptr<HttpClient>> clients;
   for (int i = 0; i < 3; ++i) {
