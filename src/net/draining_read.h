@@ -13,11 +13,11 @@
 //
 // "Fewer bytes than asked" alone does not prove the queue empty: a FIN or a RST queued behind the
 // bytes stays there, and its edge was already consumed. So the read is a recvmsg() on a socket
-// with TCP_INQ set (net::enable_receive_queue_hints, inherited from the listener), whose TCP_CM_INQ
+// with TCP_INQ set (net::open_listener sets it; accepted sockets inherit it), whose TCP_CM_INQ
 // control message gives the bytes left after the read, and 1 when only a FIN is left (Linux
 // tcp_inq_hint). The read reports the queue drained only when inq is 0, and does so inside its own
-// perform step (on the socket's thread, under the descriptor's lock), so no event can slip in
-// between the recv and the flag. Every byte, FIN or RST that arrives afterwards raises a new edge
+// perform step (run by the reactor on the socket's thread, in the same step as the recv), so no
+// event can be processed between the recv and the flag. Every byte, FIN or RST that arrives afterwards raises a new edge
 // (Asio registers sockets with EPOLLET), on which the reactor turns speculative reads back on and
 // performs the queued read.
 //
@@ -42,6 +42,7 @@
 #include <type_traits>
 
 #include <asio/buffer.hpp>
+#include <asio/socket_base.hpp>  // before the detail header, which uses it without including it
 #include <asio/detail/reactive_socket_recv_op.hpp>
 #include <asio/detail/reactor.hpp>
 #include <asio/error.hpp>

@@ -6,7 +6,8 @@
 #include <asio/version.hpp>
 
 static_assert(ASIO_VERSION == 102201,
-              "receive_queue_hint.cc reaches an Asio 1.22.1 internal; re-check it for this version");
+              "receive_queue_hint.cc reaches an Asio 1.22.1 internal; re-check it for this "
+              "version");
 static_assert(std::is_same_v<asio::detail::reactor, asio::detail::epoll_reactor>,
               "the receive-queue hint relies on the edge-triggered epoll reactor");
 

@@ -274,8 +274,8 @@ asio::awaitable<bool> DownstreamSession::handle_request() {
 
   const auto match = runtime_->router.match(head.host, head.target);
   if (!match) {
-    log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id, head.host,
-              head.target);
+    log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id,
+              head.host, head.target);
     co_return co_await send_local(record, 404, Cause::no_route, "no route matches this request",
                                   body_complete_ && may_keep_client());
   }
@@ -431,8 +431,8 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
   const observe::AttemptRecord& last = record.attempts.back();
   const Cause cause = last.cause;
   const int status = cause == Cause::response_timeout ? 504 : 502;
-  log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", record.request_id, head.method,
-            head.target, status, record.attempts.size(), cause_name(cause), record.detail);
+  log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", record.request_id,
+            head.method, head.target, status, record.attempts.size(), cause_name(cause), record.detail);
   co_return co_await send_local(record, status, cause,
                                 fmt::format("upstream {} failed: {}", last.upstream,
                                             cause_name(cause)),

@@ -18,9 +18,9 @@ std::atomic<uint64_t> next_connection_id{1};
 
 IdleSocketState peek(UpstreamConnection& conn) {
   const IdleSocketState state = peek_idle_socket(conn.socket().native_handle());
-  // The probe just saw no byte, FIN or error: the response read that follows the request need
-  // not start with a recv that can only fail. Said here, next to the probe, or not at all
-  // (net/receive_queue_hint.h).
+  // The probe just saw no byte, FIN or error, so the next read on this socket (the response
+  // read after checkout, or the re-armed watch) need not start with a recv that can only fail.
+  // Said here, next to the probe, or not at all (net/receive_queue_hint.h).
   if (state == IdleSocketState::quiet) net::note_receive_queue_empty(conn.socket());
   return state;
 }

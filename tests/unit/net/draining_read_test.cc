@@ -244,7 +244,8 @@ TEST(DrainingRead, PingPongNeverStalls) {
         for (;;) {
           auto got = to_result(co_await read_some_draining(pair.reader, asio::buffer(buffer)));
           if (got.error) co_return;
-          auto sent = to_result(co_await write_all(pair.reader, asio::buffer(buffer.data(), got.bytes)));
+          auto sent =
+              to_result(co_await write_all(pair.reader, asio::buffer(buffer.data(), got.bytes)));
           if (sent.error) co_return;
         }
       },
