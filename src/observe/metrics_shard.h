@@ -63,13 +63,21 @@ class LabelMap {
     Value value{};
   };
 
-  // Finds or inserts; allocates only when the label tuple is new.
+  // Finds or inserts; allocates only when the label tuple is new. A request's label tuples
+  // are nearly always those of the previous request (same route, cluster, host), so the entry
+  // last found is compared first; the binary search runs only when the tuple changed.
   Value& operator[](const Labels& labels) {
+    if (last_ < entries_.size() && same(entries_[last_].labels, labels)) {
+      return entries_[last_].value;
+    }
     auto it = std::lower_bound(entries_.begin(), entries_.end(), labels, &less);
-    if (it != entries_.end() && same(it->labels, labels)) return it->value;
-    Entry entry;
-    for (size_t i = 0; i < N; ++i) entry.labels[i] = std::string(labels[i]);
-    return entries_.insert(it, std::move(entry))->value;
+    if (it == entries_.end() || !same(it->labels, labels)) {
+      Entry entry;
+      for (size_t i = 0; i < N; ++i) entry.labels[i] = std::string(labels[i]);
+      it = entries_.insert(it, std::move(entry));
+    }
+    last_ = static_cast<size_t>(it - entries_.begin());
+    return it->value;
   }
 
   const Value* find(const Labels& labels) const {
@@ -108,6 +116,7 @@ class LabelMap {
   }
 
   std::vector<Entry> entries_;
+  size_t last_ = 0;  // index of the entry operator[] returned last (re-checked before use)
 };
 
 // "1xx" .. "5xx"; "none" for 0 (no response could be sent) or anything outside 100..599.

@@ -71,6 +71,25 @@ TEST(MetricsLabelMap, ExistingLabelsDoNotGrowTheMap) {
   EXPECT_EQ(map.entries().data(), storage);  // no reallocation for a known label set
 }
 
+// The last-found entry is tried first: an insert before it shifts the entries, and a label
+// buffer reused with other contents (same address, same size) must not count as the old tuple.
+TEST(MetricsLabelMap, LastFoundEntryIsRecheckedAfterInsertsAndBufferReuse) {
+  LabelMap<2, uint64_t> map;
+  std::string route = "/m";
+  ++map[{std::string_view(route), "2xx"}];
+  ++map[{"/a", "2xx"}];  // sorts first: the /m entry moves up one slot
+  ++map[{std::string_view(route), "2xx"}];
+  route[1] = 'z';  // same buffer and size, other label
+  ++map[{std::string_view(route), "2xx"}];
+  ++map[{"/m", "5xx"}];
+  ++map[{"/m", "2xx"}];
+  ASSERT_EQ(map.size(), 4u);
+  EXPECT_EQ(*map.find({"/a", "2xx"}), 1u);
+  EXPECT_EQ(*map.find({"/m", "2xx"}), 3u);
+  EXPECT_EQ(*map.find({"/m", "5xx"}), 1u);
+  EXPECT_EQ(*map.find({"/z", "2xx"}), 1u);
+}
+
 TEST(MetricsShard, CountsRequestsByRouteAndStatusClass) {
   MetricsShard shard;
   shard.on_request(request(200));
