@@ -1,7 +1,9 @@
 #include "http/serializer.h"
 
 #include <array>
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "http/parser_common.h"
 
@@ -21,6 +23,56 @@ void append_field(std::string_view name, std::string_view value, std::string& ou
   out.append(value);
   out.append("\r\n");
 }
+
+// Writes a head at the end of `out` through a cursor: one room check per piece, where
+// std::string::append checks capacity and rewrites the terminator on every call (about a
+// third of a proxied request's serializing cost). The destructor trims `out` to what was
+// written; `expected` is a size hint, not a limit.
+class HeadBuilder {
+ public:
+  HeadBuilder(std::string& out, size_t expected) : out_(out), pos_(out.size()) {
+    out_.resize(pos_ + expected);
+  }
+  HeadBuilder(const HeadBuilder&) = delete;
+  HeadBuilder& operator=(const HeadBuilder&) = delete;
+  ~HeadBuilder() { out_.resize(pos_); }
+
+  // Inlined, so that literal pieces are copied by a few stores instead of a memcpy call.
+  [[gnu::always_inline]] void put(std::string_view text) {
+    make_room(text.size());
+    copy(text);
+  }
+  [[gnu::always_inline]] void put(char c) {
+    make_room(1);
+    out_[pos_++] = c;
+  }
+  void put_number(uint64_t n) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), n);
+    put(std::string_view(buf, static_cast<size_t>(end - buf)));
+  }
+  // "<name>: <value>\r\n"
+  [[gnu::always_inline]] void put_field(std::string_view name, std::string_view value) {
+    make_room(name.size() + value.size() + 4);
+    copy(name);
+    copy(": ");
+    copy(value);
+    copy("\r\n");
+  }
+
+ private:
+  [[gnu::always_inline]] void make_room(size_t n) {
+    if (out_.size() - pos_ < n) [[unlikely]] grow(n);
+  }
+  [[gnu::noinline]] void grow(size_t n) { out_.resize(std::max(2 * out_.size(), pos_ + n + 256)); }
+  [[gnu::always_inline]] void copy(std::string_view text) {  // room already made
+    std::memcpy(out_.data() + pos_, text.data(), text.size());
+    pos_ += text.size();
+  }
+
+  std::string& out_;
+  size_t pos_;
+};
 
 // The field names the Connection header lists (RFC 9110 7.6.1), gathered once per head so the
 // per-field check is a short scan. Views point into `headers`.
@@ -77,26 +129,26 @@ bool rewritten_for_upstream(FieldId id) {
 
 // "existing, next" over every instance of `name`, written as one field line (RFC 9110 5.3):
 // many applications read only the first X-Forwarded-For line.
-void append_list_field(const HeaderList& headers, FieldId id, std::string_view name,
-                       std::string_view next, std::string& out) {
+void put_list_field(const HeaderList& headers, FieldId id, std::string_view name,
+                    std::string_view next, HeadBuilder& out) {
   bool any = false;
-  auto append_element = [&](std::string_view value) {
+  auto put_element = [&](std::string_view value) {
     if (any) {
-      out.append(", ");
+      out.put(", ");
     } else {
-      out.append(name);
-      out.append(": ");
+      out.put(name);
+      out.put(": ");
       any = true;
     }
-    out.append(value);
+    out.put(value);
   };
   if (headers.has(id)) {
     for (const Header& h : headers.items()) {
-      if (h.id == id && !h.value.empty()) append_element(h.value);
+      if (h.id == id && !h.value.empty()) put_element(h.value);
     }
   }
-  if (!next.empty()) append_element(next);
-  if (any) out.append("\r\n");
+  if (!next.empty()) put_element(next);
+  if (any) out.put("\r\n");
 }
 
 size_t estimate_head_size(const HeaderList& headers) {
@@ -126,58 +178,58 @@ bool is_hop_by_hop(std::string_view name) { return is_hop_by_hop(classify_field(
 
 void write_upstream_request_head(const RequestHead& head, const UpstreamRequestContext& ctx,
                                  BodyFraming framing, std::string& out) {
-  out.reserve(out.size() + estimate_head_size(head.headers) + head.target.size());
+  HeadBuilder b(out, estimate_head_size(head.headers) + head.method.size() + head.target.size() +
+                         head.host.size() + ctx.client_address.size() + ctx.request_id.size());
 
   // RFC 9112 3.2.1: origin-form towards the origin server; absolute-form is for proxies.
-  out.append(head.method);
-  out.push_back(' ');
+  b.put(head.method);
+  b.put(' ');
   std::string_view path;
   if (detail::absolute_form_authority(head.target, &path)) {
     path = path.substr(0, path.find('#'));
-    if (path.empty() || path.front() != '/') out.push_back('/');
-    out.append(path);
+    if (path.empty() || path.front() != '/') b.put('/');
+    b.put(path);
   } else {
-    out.append(head.target);
+    b.put(head.target);
   }
-  out.append(" HTTP/1.1\r\n");
+  b.put(" HTTP/1.1\r\n");
 
   // RFC 9112 3.2: Host first; head.host is the validated one (the authority for absolute-form).
-  append_field("Host", head.host, out);
+  b.put_field("Host", head.host);
 
   const ConnectionOptions options(head.headers);
   for (const Header& h : head.headers.items()) {
     if (is_hop_by_hop(h.id) || rewritten_for_upstream(h.id)) continue;
     if (options.lists(h.name)) continue;
-    append_field(h.name, h.value, out);
+    b.put_field(h.name, h.value);
   }
 
-  append_list_field(head.headers, FieldId::x_forwarded_for, "X-Forwarded-For", ctx.client_address,
-                    out);
-  append_field("X-Forwarded-Proto", ctx.proto, out);
+  put_list_field(head.headers, FieldId::x_forwarded_for, "X-Forwarded-For", ctx.client_address, b);
+  b.put_field("X-Forwarded-Proto", ctx.proto);
   // RFC 9110 7.6.3: received-protocol is the version the client spoke to needle.
-  append_list_field(head.headers, FieldId::via, "Via",
-                    head.version_minor == 0 ? "1.0 needle" : "1.1 needle", out);
+  put_list_field(head.headers, FieldId::via, "Via",
+                 head.version_minor == 0 ? "1.0 needle" : "1.1 needle", b);
   // The session chose the id (the client's when usable, else a generated one) and logs it: send
   // exactly that one, so the access log's request_id is what the upstream saw.
   if (!ctx.request_id.empty()) {
-    append_field("X-Request-Id", ctx.request_id, out);
+    b.put_field("X-Request-Id", ctx.request_id);
   } else if (const std::string* id = head.headers.find(FieldId::x_request_id); id != nullptr) {
-    append_field("X-Request-Id", *id, out);
+    b.put_field("X-Request-Id", *id);
   }
 
   if (framing == BodyFraming::content_length) {
-    out.append("Content-Length: ");
-    append_number(head.content_length, out);
-    out.append("\r\n");
+    b.put("Content-Length: ");
+    b.put_number(head.content_length);
+    b.put("\r\n");
   } else if (framing == BodyFraming::chunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    b.put("Transfer-Encoding: chunked\r\n");
   }
-  out.append("\r\n");
+  b.put("\r\n");
 }
 
 BodyFraming write_downstream_response_head(const ResponseHead& head,
                                            const DownstreamResponseContext& ctx, std::string& out) {
-  out.reserve(out.size() + estimate_head_size(head.headers));
+  HeadBuilder b(out, estimate_head_size(head.headers) + head.reason.size());
   const bool interim = head.status < 200;
   // RFC 9110 6.4.1 / 9112 6.3: these carry no body; their Content-Length (the size a GET would
   // have had) is passed through verbatim.
@@ -203,42 +255,41 @@ BodyFraming write_downstream_response_head(const ResponseHead& head,
   const bool keep = ctx.keep_alive && framing != BodyFraming::until_close;
 
   // RFC 9110 6.2: needle speaks HTTP/1.1 and says so, also to HTTP/1.0 clients.
-  out.append("HTTP/1.1 ");
-  append_number(static_cast<uint64_t>(head.status), out);
-  out.push_back(' ');
-  out.append(head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason));
-  out.append("\r\n");
+  b.put("HTTP/1.1 ");
+  b.put_number(static_cast<uint64_t>(head.status));
+  b.put(' ');
+  b.put(head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason));
+  b.put("\r\n");
 
   const ConnectionOptions options(head.headers);
   for (const Header& h : head.headers.items()) {
     if (is_hop_by_hop(h.id) || options.lists(h.name)) continue;
     if (h.id == FieldId::content_length && !no_body) continue;  // re-written below
-    append_field(h.name, h.value, out);
+    b.put_field(h.name, h.value);
   }
 
   if (framing == BodyFraming::content_length) {
-    out.append("Content-Length: ");
-    append_number(head.framing == BodyFraming::content_length ? head.content_length : 0, out);
-    out.append("\r\n");
+    b.put("Content-Length: ");
+    b.put_number(head.framing == BodyFraming::content_length ? head.content_length : 0);
+    b.put("\r\n");
   } else if (framing == BodyFraming::chunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    b.put("Transfer-Encoding: chunked\r\n");
   }
 
   if (!interim) {
     if (!keep) {
-      out.append("Connection: close\r\n");
+      b.put("Connection: close\r\n");
     } else {
-      if (http10_client) out.append("Connection: keep-alive\r\n");
+      if (http10_client) b.put("Connection: keep-alive\r\n");
       if (ctx.keep_alive_timeout) {
-        out.append("Keep-Alive: timeout=");
-        append_number(
-            static_cast<uint64_t>(std::max<long long>(0, ctx.keep_alive_timeout->count() / 1000)),
-            out);
-        out.append("\r\n");
+        b.put("Keep-Alive: timeout=");
+        b.put_number(
+            static_cast<uint64_t>(std::max<long long>(0, ctx.keep_alive_timeout->count() / 1000)));
+        b.put("\r\n");
       }
     }
   }
-  out.append("\r\n");
+  b.put("\r\n");
   return framing;
 }
 
