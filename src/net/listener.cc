@@ -40,8 +40,8 @@ std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& 
   return endpoint;
 }
 
-std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
-                              const asio::ip::tcp::endpoint& endpoint, bool reuse_port) {
+std::error_code open_listener(Acceptor& acceptor, const asio::ip::tcp::endpoint& endpoint,
+                              bool reuse_port) {
   std::error_code ec;
   acceptor.open(endpoint.protocol(), ec);
   if (ec) return ec;
@@ -63,7 +63,7 @@ std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
   return ec;
 }
 
-void tune_accepted_socket(asio::ip::tcp::socket& socket) {
+void tune_accepted_socket(Socket& socket) {
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
 }

@@ -8,6 +8,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "config/config.h"
+#include "net/io_types.h"
 
 namespace needle::net {
 
@@ -16,11 +17,11 @@ std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& 
                                                         std::string* error);
 
 // Opens, binds (SO_REUSEADDR + SO_REUSEPORT, TCP_INQ for the accepted sockets) and listens.
-std::error_code open_listener(asio::ip::tcp::acceptor& acceptor,
-                              const asio::ip::tcp::endpoint& endpoint, bool reuse_port);
+std::error_code open_listener(Acceptor& acceptor, const asio::ip::tcp::endpoint& endpoint,
+                              bool reuse_port);
 
 // Per accepted client socket: TCP_NODELAY (responses are written in few, whole writes).
-void tune_accepted_socket(asio::ip::tcp::socket& socket);
+void tune_accepted_socket(Socket& socket);
 
 std::string endpoint_string(const asio::ip::tcp::endpoint& endpoint);
 

@@ -29,13 +29,13 @@ struct ExposeSpeculativeFlags {
 template struct ExposeSpeculativeFlags<&DescriptorState::try_speculative_>;
 
 // basic_socket::impl_ is protected: a derived class may form a pointer to it.
-struct SocketInternals : asio::ip::tcp::socket {
-  static DescriptorState* descriptor(asio::ip::tcp::socket& socket) {
+struct SocketInternals : Socket {
+  static DescriptorState* descriptor(Socket& socket) {
     return (socket.*(&SocketInternals::impl_)).get_implementation().reactor_data_;
   }
 };
 
-bool* read_flag(asio::ip::tcp::socket& socket) {
+bool* read_flag(Socket& socket) {
   DescriptorState* state = SocketInternals::descriptor(socket);
   if (state == nullptr) return nullptr;  // not open, or not registered with the reactor yet
   return &(state->*speculative_flags_member())[Reactor::read_op];
@@ -43,15 +43,15 @@ bool* read_flag(asio::ip::tcp::socket& socket) {
 
 }  // namespace
 
-void note_receive_queue_empty(asio::ip::tcp::socket& socket) {
+void note_receive_queue_empty(Socket& socket) {
   if (bool* flag = read_flag(socket)) *flag = false;
 }
 
-void note_receive_queue_unknown(asio::ip::tcp::socket& socket) {
+void note_receive_queue_unknown(Socket& socket) {
   if (bool* flag = read_flag(socket)) *flag = true;
 }
 
-bool next_read_is_speculative(asio::ip::tcp::socket& socket) {
+bool next_read_is_speculative(Socket& socket) {
   bool* flag = read_flag(socket);
   return flag == nullptr || *flag;
 }

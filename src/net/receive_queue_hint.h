@@ -16,15 +16,17 @@
 // docs/decisions/0001-draining-reads.md.
 #include <asio/ip/tcp.hpp>
 
+#include "net/io_types.h"
+
 namespace needle::net {
 
-void note_receive_queue_empty(asio::ip::tcp::socket& socket);
+void note_receive_queue_empty(Socket& socket);
 
 // The opposite, always safe: the next read tries a recv() first, as Asio's stock reads do. For a
 // read that must see a RST queued behind bytes a draining read took (net/draining_read.h).
-void note_receive_queue_unknown(asio::ip::tcp::socket& socket);
+void note_receive_queue_unknown(Socket& socket);
 
 // For tests: whether the next async read on `socket` starts with a speculative recv().
-bool next_read_is_speculative(asio::ip::tcp::socket& socket);
+bool next_read_is_speculative(Socket& socket);
 
 }  // namespace needle::net

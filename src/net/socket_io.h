@@ -19,6 +19,7 @@
 #include <asio/write.hpp>
 
 #include "net/draining_read.h"
+#include "net/io_types.h"
 
 namespace needle::net {
 
@@ -32,14 +33,14 @@ inline IoResult to_result(const std::tuple<std::error_code, size_t>& completion)
 }
 
 // Completion token of the data path: error codes as values, no exceptions.
-inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<Executor>{});
 
 // The primitives are the Asio operations themselves, not coroutines around them: a wrapper
 // coroutine would cost a frame allocation and a resumption per I/O (four per proxied request).
 // co_await yields std::tuple<std::error_code, size_t>.
 
 // Reads at least one byte (or reports EOF as asio::error::eof).
-inline auto read_some(asio::ip::tcp::socket& socket, asio::mutable_buffer into) {
+inline auto read_some(Socket& socket, asio::mutable_buffer into) {
   return socket.async_read_some(into, use_tuple);
 }
 
@@ -47,15 +48,15 @@ inline auto read_some(asio::ip::tcp::socket& socket, asio::mutable_buffer into) 
 // TCP_INQ on the socket, see open_listener), lets the next read skip the speculative recv. A RST
 // right behind the bytes read is then noticed by the next event or deadline, not by the next
 // read: use it only where that is harmless (request heads; draining_read.h says why).
-inline auto read_some_draining(asio::ip::tcp::socket& socket, asio::mutable_buffer into) {
+inline auto read_some_draining(Socket& socket, asio::mutable_buffer into) {
   return socket.async_read_some(DrainingBuffer(into), use_tuple);
 }
 
 // Writes every byte of every buffer (gathered: one writev/sendmsg in the common case).
-inline auto write_all(asio::ip::tcp::socket& socket, std::span<const asio::const_buffer> buffers) {
+inline auto write_all(Socket& socket, std::span<const asio::const_buffer> buffers) {
   return asio::async_write(socket, buffers, use_tuple);
 }
-inline auto write_all(asio::ip::tcp::socket& socket, asio::const_buffer buffer) {
+inline auto write_all(Socket& socket, asio::const_buffer buffer) {
   return asio::async_write(socket, buffer, use_tuple);
 }
 

@@ -4,7 +4,7 @@
 
 namespace needle::proxy {
 
-ClusterRuntime::ClusterRuntime(asio::any_io_executor executor, const config::ClusterConfig& config,
+ClusterRuntime::ClusterRuntime(net::Executor executor, const config::ClusterConfig& config,
                                const Clock& clock)
     : config_(config),
       balancer_(upstream::make_load_balancer(config.lb)),
@@ -44,7 +44,7 @@ void ClusterRuntime::drain() {
   for (auto& host : hosts_) host->drain();
 }
 
-WorkerRuntime::WorkerRuntime(asio::any_io_executor executor,
+WorkerRuntime::WorkerRuntime(net::Executor executor,
                              std::shared_ptr<const config::Config> config_in, const Clock& clock)
     : config(std::move(config_in)), router(*config) {
   for (const auto& cluster : config->clusters) {

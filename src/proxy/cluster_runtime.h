@@ -6,9 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <asio/any_io_executor.hpp>
-
 #include "config/config.h"
+#include "net/io_types.h"
 #include "proxy/retry_policy.h"
 #include "proxy/router.h"
 #include "upstream/connection_pool.h"
@@ -18,8 +17,7 @@ namespace needle::proxy {
 
 class ClusterRuntime {
  public:
-  ClusterRuntime(asio::any_io_executor executor, const config::ClusterConfig& config,
-                 const Clock& clock);
+  ClusterRuntime(net::Executor executor, const config::ClusterConfig& config, const Clock& clock);
   ~ClusterRuntime();
 
   const config::ClusterConfig& config() const { return config_; }
@@ -48,7 +46,7 @@ class ClusterRuntime {
 // to the generation it started under, so a reload never pulls a pool from under an exchange;
 // the old generation drains its pools when the last request using it finishes.
 struct WorkerRuntime {
-  WorkerRuntime(asio::any_io_executor executor, std::shared_ptr<const config::Config> config,
+  WorkerRuntime(net::Executor executor, std::shared_ptr<const config::Config> config,
                 const Clock& clock);
   ~WorkerRuntime();
 

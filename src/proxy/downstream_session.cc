@@ -25,13 +25,21 @@ http::ParserLimits limits_from(const config::ServerConfig& server) {
 
 }  // namespace
 
-DownstreamSession::DownstreamSession(WorkerContext& worker, asio::ip::tcp::socket socket)
+DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
     : worker_(worker),
       socket_(std::move(socket)),
       runtime_(worker.runtime),
       parser_(limits_from(worker.runtime->config->server)),
-      read_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
-      write_watchdog_(worker.executor, [this] { std::error_code ec; socket_.cancel(ec); }),
+      read_watchdog_(worker.executor,
+                     [this] {
+                       std::error_code ec;
+                       socket_.cancel(ec);
+                     }),
+      write_watchdog_(worker.executor,
+                      [this] {
+                        std::error_code ec;
+                        socket_.cancel(ec);
+                      }),
       upstream_watchdog_(worker.executor, [this] {
         std::error_code ec;
         if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
@@ -65,7 +73,7 @@ bool DownstreamSession::may_keep_client() const {
   return parser_.head().keep_alive;
 }
 
-asio::awaitable<void> DownstreamSession::run() {
+net::Task<void> DownstreamSession::run() {
   for (;;) {
     runtime_ = worker_.runtime;
     if (!has_pending()) {
@@ -95,7 +103,7 @@ asio::awaitable<void> DownstreamSession::run() {
   socket_.close(ec);
 }
 
-asio::awaitable<net::IoResult> DownstreamSession::read_idle(Millis timeout) {
+net::Task<net::IoResult> DownstreamSession::read_idle(Millis timeout) {
   // An idle session holds no pooled buffer (10k idle clients must not cost 10k buffers): the
   // wait is a read into the small inline idle_bytes_, a draining one: the last head read left the
   // socket empty, so this read costs no syscall until the next request arrives (async_wait would
@@ -114,7 +122,7 @@ asio::awaitable<net::IoResult> DownstreamSession::read_idle(Millis timeout) {
   co_return result;
 }
 
-asio::awaitable<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phase) {
+net::Task<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phase) {
   if (!buffer_) {
     buffer_ = worker_.client_buffers.acquire();
     begin_ = end_ = 0;
@@ -145,7 +153,7 @@ asio::awaitable<net::IoResult> DownstreamSession::read_more(Millis timeout, Phas
   co_return result;
 }
 
-asio::awaitable<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
+net::Task<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
   const auto& server = server_config();
   std::vector<std::string_view>& no_body = spans_;
   head_start_ = worker_.clock.now();
@@ -196,7 +204,7 @@ asio::awaitable<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
   }
 }
 
-asio::awaitable<BodyReadStatus> DownstreamSession::read_body(std::vector<std::string_view>& spans) {
+net::Task<BodyReadStatus> DownstreamSession::read_body(std::vector<std::string_view>& spans) {
   spans.clear();
   for (;;) {
     if (body_complete_) co_return BodyReadStatus::complete;
@@ -220,7 +228,7 @@ asio::awaitable<BodyReadStatus> DownstreamSession::read_body(std::vector<std::st
   }
 }
 
-asio::awaitable<bool> DownstreamSession::write_client(std::span<const asio::const_buffer> buffers) {
+net::Task<bool> DownstreamSession::write_client(std::span<const asio::const_buffer> buffers) {
   write_watchdog_.arm(server_config().send_timeout, kSend);
   auto result = net::to_result(co_await net::write_all(socket_, buffers));
   write_watchdog_.disarm();
@@ -235,7 +243,7 @@ bool DownstreamSession::begin_body() {
   return !body_complete_;
 }
 
-asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
+net::Task<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
   const auto& head = parser_.head();
   // RFC 9110 10.1.1: needle answers 100-continue itself, once it is ready to read the body.
   if (head.expect_continue && head.version_minor == 1 && !has_pending()) {
@@ -253,7 +261,7 @@ asio::awaitable<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
   }
 }
 
-asio::awaitable<bool> DownstreamSession::handle_request() {
+net::Task<bool> DownstreamSession::handle_request() {
   observe::RequestRecord& record = record_;
   record.reset();
   record.start = head_start_;
@@ -285,8 +293,8 @@ asio::awaitable<bool> DownstreamSession::handle_request() {
   co_return co_await proxy_to_cluster(cluster, record);
 }
 
-asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
-                                                          observe::RequestRecord& record) {
+net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
+                                                    observe::RequestRecord& record) {
   const auto& head = parser_.head();
   const auto& cfg = cluster.config();
 
@@ -439,9 +447,9 @@ asio::awaitable<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluste
                                 body_complete_ && may_keep_client());
 }
 
-asio::awaitable<bool> DownstreamSession::send_local(observe::RequestRecord& record, int status,
-                                                    Cause cause, std::string_view detail,
-                                                    bool keep_alive) {
+net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, int status,
+                                              Cause cause, std::string_view detail,
+                                              bool keep_alive) {
   record.status = status;
   record.cause = cause;
   if (record.detail.empty()) record.detail = std::string(detail);
@@ -457,7 +465,7 @@ asio::awaitable<bool> DownstreamSession::send_local(observe::RequestRecord& reco
   co_return written && keep_alive;
 }
 
-asio::awaitable<void> DownstreamSession::linger_close() {
+net::Task<void> DownstreamSession::linger_close() {
   // Lingering close (nginx's lingering_close): stop sending, then drain what the client still
   // sends for a moment, so closing with unread input does not RST away our error response.
   std::error_code ec;

@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include "http/parser.h"
@@ -27,12 +26,12 @@ enum class BodyReadStatus { more, complete, client_closed, client_timeout, bad_b
 
 class DownstreamSession {
  public:
-  DownstreamSession(WorkerContext& worker, asio::ip::tcp::socket socket);
+  DownstreamSession(WorkerContext& worker, net::Socket socket);
   ~DownstreamSession();
   DownstreamSession(const DownstreamSession&) = delete;
   DownstreamSession& operator=(const DownstreamSession&) = delete;
 
-  asio::awaitable<void> run();
+  net::Task<void> run();
   // Shutdown: close now if idle between requests; otherwise the response in progress carries
   // Connection: close and the session ends after it.
   void begin_drain();
@@ -42,25 +41,25 @@ class DownstreamSession {
   enum Phase : int { kIdle = 1, kHeader, kBody, kSend, kLinger };
   enum class HeadStatus { ok, closed_quietly, timeout, bad };
 
-  asio::awaitable<HeadStatus> read_head();
-  asio::awaitable<bool> handle_request();  // true: keep the connection for the next request
-  asio::awaitable<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
+  net::Task<HeadStatus> read_head();
+  net::Task<bool> handle_request();  // true: keep the connection for the next request
+  net::Task<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
   // Resets the body state for the request just parsed; true if it has a body to read.
   bool begin_body();
   // Reads the body into the retry buffer up to `limit` (begin_body() first).
-  asio::awaitable<BodyReadStatus> prefetch_body(size_t limit);
+  net::Task<BodyReadStatus> prefetch_body(size_t limit);
 
   // Keep-alive wait: the first bytes of the next request, into buffer_ (acquired on arrival).
-  asio::awaitable<net::IoResult> read_idle(Millis timeout);
+  net::Task<net::IoResult> read_idle(Millis timeout);
   // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
-  asio::awaitable<net::IoResult> read_more(Millis timeout, Phase phase);
+  net::Task<net::IoResult> read_more(Millis timeout, Phase phase);
   // Next decoded body spans (valid until the next call), or a terminal status.
-  asio::awaitable<BodyReadStatus> read_body(std::vector<std::string_view>& spans);
-  asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
+  net::Task<BodyReadStatus> read_body(std::vector<std::string_view>& spans);
+  net::Task<bool> write_client(std::span<const asio::const_buffer> buffers);
   // needle's own response (errors, 404, ...). Returns whether the connection may be kept.
-  asio::awaitable<bool> send_local(observe::RequestRecord& record, int status, Cause cause,
-                                   std::string_view detail, bool keep_alive);
-  asio::awaitable<void> linger_close();
+  net::Task<bool> send_local(observe::RequestRecord& record, int status, Cause cause,
+                             std::string_view detail, bool keep_alive);
+  net::Task<void> linger_close();
   void finish_record(observe::RequestRecord& record);
   bool may_keep_client() const;
 
@@ -69,7 +68,7 @@ class DownstreamSession {
   const config::ServerConfig& server_config() const { return runtime_->config->server; }
 
   WorkerContext& worker_;
-  asio::ip::tcp::socket socket_;
+  net::Socket socket_;
   std::string client_address_;  // ip only: X-Forwarded-For
   std::string client_peer_;     // "ip:port": the access log's `client`
   // When the current request head started arriving (docs/access-log.md `time`, `duration_ms`).
@@ -93,7 +92,7 @@ class DownstreamSession {
   // by each Exchange, so its timer wait carries over from request to request (no timer set-up
   // and cancellation per request).
   Watchdog upstream_watchdog_;
-  asio::ip::tcp::socket* upstream_socket_ = nullptr;  // the Exchange in progress's, or null
+  net::Socket* upstream_socket_ = nullptr;  // the Exchange in progress's, or null
 
   std::vector<std::string_view> spans_;  // scratch for parser body output
   std::string body_;                     // prefetched request body (the retry buffer)

@@ -88,7 +88,7 @@ bool Exchange::upstream_written(const net::IoResult& written) {
   return true;
 }
 
-asio::awaitable<ExchangeResult> Exchange::run() {
+net::Task<ExchangeResult> Exchange::run() {
   const auto& request = session_.parser_.head();
   const auto& cfg = cluster_.config();
   upstream_framing_ = request.framing;
@@ -144,7 +144,7 @@ asio::awaitable<ExchangeResult> Exchange::run() {
   co_return result_;
 }
 
-asio::awaitable<void> Exchange::pump_request_body() {
+net::Task<void> Exchange::pump_request_body() {
   pump_running_ = true;
   const auto& cfg = cluster_.config();
   std::vector<std::string_view> spans;
@@ -186,7 +186,7 @@ asio::awaitable<void> Exchange::pump_request_body() {
   pump_running_ = false;
 }
 
-asio::awaitable<void> Exchange::relay_response() {
+net::Task<void> Exchange::relay_response() {
   auto& worker = session_.worker_;
   const auto& request = session_.parser_.head();
   const auto& cfg = cluster_.config();

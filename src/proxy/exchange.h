@@ -9,8 +9,6 @@
 #include <memory>
 #include <string>
 
-#include <asio/awaitable.hpp>
-
 #include "base/cause.h"
 #include "http/message.h"
 #include "http/parser.h"
@@ -39,13 +37,13 @@ class Exchange {
            observe::AttemptRecord& attempt, observe::RequestRecord& record);
   ~Exchange();
 
-  asio::awaitable<ExchangeResult> run();
+  net::Task<ExchangeResult> run();
 
  private:
   enum Phase : int { kUpstreamWrite = 1, kResponse };
 
-  asio::awaitable<void> pump_request_body();
-  asio::awaitable<void> relay_response();
+  net::Task<void> pump_request_body();
+  net::Task<void> relay_response();
   // Accounts for a write of the request head (and held body); false (cause set) if it failed.
   bool upstream_written(const net::IoResult& written);
   Cause reset_cause() const;

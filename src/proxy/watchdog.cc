@@ -2,7 +2,7 @@
 
 namespace needle::proxy {
 
-Watchdog::Watchdog(asio::any_io_executor executor, std::function<void()> on_expire)
+Watchdog::Watchdog(net::Executor executor, std::function<void()> on_expire)
     : timer_(std::move(executor)), on_expire_(std::move(on_expire)) {}
 
 Watchdog::~Watchdog() {

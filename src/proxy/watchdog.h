@@ -8,16 +8,14 @@
 #include <functional>
 #include <memory>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/steady_timer.hpp>
-
 #include "base/clock.h"
+#include "net/io_types.h"
 
 namespace needle::proxy {
 
 class Watchdog {
  public:
-  Watchdog(asio::any_io_executor executor, std::function<void()> on_expire);
+  Watchdog(net::Executor executor, std::function<void()> on_expire);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -33,7 +31,7 @@ class Watchdog {
   void wait();
   void on_timer(std::error_code ec);
 
-  asio::steady_timer timer_;
+  net::Timer timer_;
   std::function<void()> on_expire_;
   TimePoint deadline_ = TimePoint::max();
   TimePoint timer_at_ = TimePoint::max();  // expiry of the pending wait, max() if none pending

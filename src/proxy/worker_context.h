@@ -4,11 +4,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include <asio/any_io_executor.hpp>
-
 #include "base/buffer_pool.h"
 #include "base/clock.h"
 #include "http/parser.h"
+#include "net/io_types.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/request_id.h"
@@ -50,11 +49,11 @@ class ResponseParserPool {
 };
 
 struct WorkerContext {
-  WorkerContext(unsigned index_in, asio::any_io_executor executor_in, const Clock& clock_in)
+  WorkerContext(unsigned index_in, net::Executor executor_in, const Clock& clock_in)
       : index(index_in), executor(std::move(executor_in)), clock(clock_in) {}
 
   unsigned index;
-  asio::any_io_executor executor;
+  net::Executor executor;
   const Clock& clock;
   std::shared_ptr<WorkerRuntime> runtime;  // current config generation (swapped on reload)
   RequestObserver* observer = nullptr;

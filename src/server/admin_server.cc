@@ -28,13 +28,13 @@ void AdminServer::stop() {
   acceptor_.close(ignored);
 }
 
-asio::awaitable<void> AdminServer::accept_loop() {
-  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+net::Task<void> AdminServer::accept_loop() {
+  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
     if (ec) {
       if (!acceptor_.is_open()) co_return;
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      net::Timer pause(io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_tuple);
       continue;
     }
@@ -42,13 +42,13 @@ asio::awaitable<void> AdminServer::accept_loop() {
   }
 }
 
-asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
-  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+net::Task<void> AdminServer::serve(net::Socket socket) {
+  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
   http::RequestParser parser(http::ParserLimits{});
   std::vector<std::string_view> body;
   char buffer[8192];
   std::string pending;
-  asio::steady_timer deadline(io_);
+  net::Timer deadline(io_);
   // Admin clients are scrapers and humans: a 30 s budget per connection is plenty.
   deadline.expires_after(std::chrono::seconds(30));
   deadline.async_wait([&socket](std::error_code ec) {

@@ -6,9 +6,10 @@
 #include <memory>
 #include <string>
 
-#include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+
+#include "net/io_types.h"
 
 namespace needle::server {
 
@@ -29,12 +30,12 @@ class AdminServer {
   void stop();
 
  private:
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(asio::ip::tcp::socket socket);
+  net::Task<void> accept_loop();
+  net::Task<void> serve(net::Socket socket);
 
   asio::io_context& io_;
   AdminHandler handler_;
-  asio::ip::tcp::acceptor acceptor_;
+  net::Acceptor acceptor_;
 };
 
 }  // namespace needle::server

@@ -8,9 +8,9 @@
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "config/config.h"
+#include "net/io_types.h"
 #include "server/admin_server.h"
 #include "server/observability.h"
 #include "server/worker.h"
@@ -35,8 +35,8 @@ class Server {
   std::string config_path_;
   asio::io_context control_{1};
   asio::signal_set signals_;
-  asio::steady_timer drain_timer_;
-  asio::steady_timer poll_timer_;
+  net::Timer drain_timer_;
+  net::Timer poll_timer_;
   std::unique_ptr<Observability> observability_;
   std::vector<std::unique_ptr<Worker>> workers_;
   AdminServer admin_;

@@ -33,7 +33,7 @@ Worker::~Worker() {
 std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint>& endpoints,
                                        std::string* failed_address) {
   for (const auto& endpoint : endpoints) {
-    auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io_);
+    auto acceptor = std::make_unique<net::Acceptor>(io_);
     if (auto ec = net::open_listener(*acceptor, endpoint, /*reuse_port=*/true)) {
       if (failed_address) *failed_address = net::endpoint_string(endpoint);
       return ec;
@@ -68,15 +68,15 @@ void Worker::start_flush_timer() {
   });
 }
 
-asio::awaitable<void> Worker::wait_for_accept_slot(std::optional<Millis> at_most) {
-  asio::steady_timer timer(io_);
+net::Task<void> Worker::wait_for_accept_slot(std::optional<Millis> at_most) {
+  net::Timer timer(io_);
   if (at_most) {
     timer.expires_after(*at_most);
   } else {
-    timer.expires_at(asio::steady_timer::time_point::max());
+    timer.expires_at(net::Timer::time_point::max());
   }
   paused_accepts_.push_back(&timer);
-  co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{}));
   std::erase(paused_accepts_, &timer);
 }
 
@@ -88,8 +88,8 @@ void Worker::wake_accept_loops() {
 // connections; they are accepted as sessions end), so a flood never costs fds or a crash. An
 // accept error (EMFILE, ENFILE, ENOBUFS, ...) backs off 50 ms, or until a session ends and frees
 // an fd, instead of spinning on the still-pending connection; existing connections keep working.
-asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor) {
-  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+net::Task<void> Worker::accept_loop(net::Acceptor& acceptor) {
+  const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
   for (;;) {
     for (;;) {
       const uint32_t limit = context_.runtime->config->server.max_connections_per_worker;
@@ -123,7 +123,7 @@ asio::awaitable<void> Worker::accept_loop(asio::ip::tcp::acceptor& acceptor) {
     ++connections_;
     asio::co_spawn(
         io_,
-        [this, s = std::move(socket)]() mutable -> asio::awaitable<void> {
+        [this, s = std::move(socket)]() mutable -> net::Task<void> {
           auto session = std::make_unique<proxy::DownstreamSession>(context_, std::move(s));
           co_await session->run();
         },

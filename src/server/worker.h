@@ -11,9 +11,9 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "config/config.h"
+#include "net/io_types.h"
 #include "observe/metrics_shard.h"
 #include "proxy/worker_context.h"
 #include "server/worker_io_context.h"
@@ -51,9 +51,9 @@ class Worker {
   bool stopped() const { return stopped_.load(); }
 
  private:
-  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
+  net::Task<void> accept_loop(net::Acceptor& acceptor);
   // Waits until `connections_` is below the limit (or `at_most` passed, for accept backoff).
-  asio::awaitable<void> wait_for_accept_slot(std::optional<Millis> at_most);
+  net::Task<void> wait_for_accept_slot(std::optional<Millis> at_most);
   void wake_accept_loops();
   void start_flush_timer();
   void maybe_finish_drain();
@@ -66,11 +66,11 @@ class Worker {
   WorkerIoContext io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   proxy::WorkerContext context_;
   std::unique_ptr<WorkerObserver> observer_;
-  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
-  asio::steady_timer flush_timer_;
+  std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
+  net::Timer flush_timer_;
   // Timers of the accept loops paused at the connection limit (or backing off after an accept
   // error); a session ending, a reload or a drain cancels them to wake the loops.
-  std::vector<asio::steady_timer*> paused_accepts_;
+  std::vector<net::Timer*> paused_accepts_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
   uint32_t connections_ = 0;  // live sessions on this worker

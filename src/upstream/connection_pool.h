@@ -17,12 +17,12 @@
 #include <string>
 #include <system_error>
 
-#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include "base/cause.h"
 #include "base/clock.h"
 #include "config/config.h"
+#include "net/io_types.h"
 #include "upstream/idle_timeout_estimator.h"
 #include "upstream/pool_types.h"  // EvictReason, PoolCounters, PoolSettings, ReleaseInfo
 
@@ -32,8 +32,8 @@ class HostPool;
 
 class UpstreamConnection {
  public:
-  UpstreamConnection(asio::ip::tcp::socket socket, uint64_t id, TimePoint created);
-  asio::ip::tcp::socket& socket() { return socket_; }
+  UpstreamConnection(net::Socket socket, uint64_t id, TimePoint created);
+  net::Socket& socket() { return socket_; }
   uint64_t id() const { return id_; }
   // Exchanges completed on this connection before the current one (0 = fresh connection).
   uint32_t requests_done() const { return requests_done_; }
@@ -43,7 +43,7 @@ class UpstreamConnection {
 
  private:
   friend class HostPool;
-  asio::ip::tcp::socket socket_;
+  net::Socket socket_;
   uint64_t id_;
   TimePoint created_;
   // Copies of the pool's record, set at checkout for the exchange to read; the pool's core
@@ -86,7 +86,7 @@ struct ConnectResult {
 
 class HostPool : public std::enable_shared_from_this<HostPool> {
  public:
-  static std::shared_ptr<HostPool> create(asio::any_io_executor executor, config::HostPort address,
+  static std::shared_ptr<HostPool> create(net::Executor executor, config::HostPort address,
                                           const PoolSettings& settings, const Clock& clock);
   ~HostPool();
 
@@ -94,7 +94,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   // (effective_limit, or non_replayable_limit when the request cannot be replayed).
   ConnectionLease checkout_idle(bool request_replayable);
   // A fresh connection: resolve (if a name), connect within connect_timeout, TCP_NODELAY.
-  asio::awaitable<ConnectResult> connect();
+  net::Task<ConnectResult> connect();
   // Close every idle connection; from now on releases close too.
   void drain();
 
@@ -110,7 +110,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
  private:
   friend class ConnectionLease;
   struct Impl;
-  HostPool(asio::any_io_executor executor, config::HostPort address, const PoolSettings& settings,
+  HostPool(net::Executor executor, config::HostPort address, const PoolSettings& settings,
            const Clock& clock);
   void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
   void on_discard(std::unique_ptr<UpstreamConnection> conn);

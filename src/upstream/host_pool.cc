@@ -27,12 +27,11 @@ IdleSocketState peek(UpstreamConnection& conn) {
 
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(asio::ip::tcp::socket socket, uint64_t id,
-                                       TimePoint created)
+UpstreamConnection::UpstreamConnection(net::Socket socket, uint64_t id, TimePoint created)
     : socket_(std::move(socket)), id_(id), created_(created) {}
 
 struct HostPool::Impl {
-  Impl(asio::any_io_executor executor, config::HostPort address, const PoolSettings& settings,
+  Impl(net::Executor executor, config::HostPort address, const PoolSettings& settings,
        const Clock& clock)
       : address(std::move(address)),
         settings(settings),
@@ -47,20 +46,19 @@ struct HostPool::Impl {
   // with operation_aborted and find the pool gone).
   PoolCore<UpstreamConnection> core;
   // One timer per pool, armed at core.next_deadline(); armed_deadline is what it waits for.
-  asio::steady_timer expiry_timer;
+  net::Timer expiry_timer;
   std::optional<TimePoint> armed_deadline;
   uint64_t timer_generation = 0;
 };
 
-std::shared_ptr<HostPool> HostPool::create(asio::any_io_executor executor,
-                                           config::HostPort address, const PoolSettings& settings,
-                                           const Clock& clock) {
+std::shared_ptr<HostPool> HostPool::create(net::Executor executor, config::HostPort address,
+                                           const PoolSettings& settings, const Clock& clock) {
   return std::shared_ptr<HostPool>(new HostPool(std::move(executor), std::move(address), settings,
                                                 clock));
 }
 
-HostPool::HostPool(asio::any_io_executor executor, config::HostPort address,
-                   const PoolSettings& settings, const Clock& clock)
+HostPool::HostPool(net::Executor executor, config::HostPort address, const PoolSettings& settings,
+                   const Clock& clock)
     : impl_(std::make_unique<Impl>(std::move(executor), std::move(address), settings, clock)) {}
 
 HostPool::~HostPool() = default;
@@ -83,7 +81,7 @@ ConnectionLease HostPool::checkout_idle(bool request_replayable) {
   return ConnectionLease(shared_from_this(), std::move(checkout->conn));
 }
 
-asio::awaitable<ConnectResult> HostPool::connect() {
+net::Task<ConnectResult> HostPool::connect() {
   // Keeps the pool alive across suspensions, and counts this connect in active_requests()
   // until it has an outcome, even if the coroutine is destroyed while suspended.
   auto self = shared_from_this();

@@ -44,9 +44,10 @@ Millis IdleTimeoutEstimator::minus_margin(Millis x) const {
 }
 
 std::optional<Millis> IdleTimeoutEstimator::upstream_estimate() const {
-  std::optional<Millis> estimate;
-  for (const auto& known : {settings_.configured, hint_, learned_close_}) {
-    if (known && (!estimate || *known < *estimate)) estimate = known;
+  // Asked several times per request: compared in place, not copied into a list first.
+  std::optional<Millis> estimate = settings_.configured;
+  for (const std::optional<Millis>* known : {&hint_, &learned_close_}) {
+    if (*known && (!estimate || **known < *estimate)) estimate = *known;
   }
   return estimate;
 }

@@ -8,16 +8,16 @@
 #include <vector>
 
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "net/socket_io.h"
 
 namespace needle::upstream {
 namespace {
 
 using asio::ip::tcp;
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using net::use_tuple;
 
 // What the deadline's handler and the connecting coroutine share.
 // Race window: the deadline and the connect complete independently and both handlers may be
@@ -25,10 +25,9 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // looks at the result, the deadline handler sets `timed_out` only while !done. The handler may
 // run after the coroutine frame is gone, so it touches only this shared object.
 struct ConnectRace {
-  explicit ConnectRace(const asio::any_io_executor& executor)
-      : socket(executor), resolver(executor) {}
-  tcp::socket socket;
-  tcp::resolver resolver;
+  explicit ConnectRace(const net::Executor& executor) : socket(executor), resolver(executor) {}
+  net::Socket socket;
+  asio::ip::basic_resolver<tcp, net::Executor> resolver;
   bool done = false;
   bool timed_out = false;
 };
@@ -55,11 +54,10 @@ ConnectOutcome failure(Cause cause, std::error_code error) {
 
 }  // namespace
 
-asio::awaitable<ConnectOutcome> open_upstream_socket(const config::HostPort& address,
-                                                     Millis timeout) {
+net::Task<ConnectOutcome> open_upstream_socket(const config::HostPort& address, Millis timeout) {
   auto executor = co_await asio::this_coro::executor;
   auto race = std::make_shared<ConnectRace>(executor);
-  asio::steady_timer deadline(executor, timeout);
+  net::Timer deadline(executor, timeout);
   deadline.async_wait([race](std::error_code ec) {
     if (ec || race->done) return;
     race->timed_out = true;

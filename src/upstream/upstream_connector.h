@@ -7,23 +7,22 @@
 #include <optional>
 #include <system_error>
 
-#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include "base/cause.h"
 #include "base/clock.h"
 #include "config/config.h"
+#include "net/io_types.h"
 
 namespace needle::upstream {
 
 struct ConnectOutcome {
-  std::optional<asio::ip::tcp::socket> socket;  // set iff cause == Cause::none
+  std::optional<net::Socket> socket;  // set iff cause == Cause::none
   Cause cause = Cause::none;  // connect_refused / connect_timeout / connect_error /
                               // resolve_failed / local_resource_exhausted
   std::error_code error;
 };
 
-asio::awaitable<ConnectOutcome> open_upstream_socket(const config::HostPort& address,
-                                                     Millis timeout);
+net::Task<ConnectOutcome> open_upstream_socket(const config::HostPort& address, Millis timeout);
 
 }  // namespace needle::upstream

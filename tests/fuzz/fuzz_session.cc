@@ -50,6 +50,7 @@
 namespace {
 
 using asio::ip::tcp;
+namespace net = needle::net;
 using namespace std::chrono_literals;
 using needle::http::ParseStop;
 
@@ -58,7 +59,7 @@ constexpr std::string_view kNextMarker = "\n#next#\n";
 constexpr std::string_view kDefaultResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 constexpr size_t kMaxClientBytes = 1 << 20;  // what the client keeps of needle's answer
 
-const auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
+const auto kTuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
 
 struct Script {
   std::string_view client;
@@ -156,7 +157,7 @@ struct Run {
 
 // One upstream connection: parse what needle sends; answer each complete request with the next
 // response; close after the last one, at an empty one, or when needle closes.
-asio::awaitable<void> serve_upstream(tcp::socket socket, Run& run) {
+net::Task<void> serve_upstream(net::Socket socket, Run& run) {
   ++run.upstream_connections_open;
   needle::http::RequestParser parser(unlimited());
   std::vector<std::string_view> spans;
@@ -207,12 +208,12 @@ asio::awaitable<void> serve_upstream(tcp::socket socket, Run& run) {
     pending.erase(0, at);
   }
   std::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.shutdown(asio::socket_base::shutdown_both, ignored);
   socket.close(ignored);
   --run.upstream_connections_open;
 }
 
-asio::awaitable<void> accept_upstream(tcp::acceptor& acceptor, Run& run) {
+net::Task<void> accept_upstream(net::Acceptor& acceptor, Run& run) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec) co_return;
@@ -223,18 +224,20 @@ asio::awaitable<void> accept_upstream(tcp::acceptor& acceptor, Run& run) {
   }
 }
 
-asio::awaitable<void> client_write(tcp::socket& socket, std::string_view bytes) {
+net::Task<void> client_write(net::Socket& socket, std::string_view bytes) {
   for (std::string_view piece : needle::fuzz::split_input(bytes, needle::fuzz::fnv1a(bytes))) {
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(piece), kTuple);
     if (ec) co_return;
     // Let the session read this piece before the next one arrives.
-    for (int i = 0; i < 4; ++i) co_await asio::post(socket.get_executor(), asio::use_awaitable);
+    for (int i = 0; i < 4; ++i) {
+      co_await asio::post(socket.get_executor(), asio::use_awaitable_t<net::Executor>{});
+    }
   }
   std::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.shutdown(asio::socket_base::shutdown_send, ignored);
 }
 
-asio::awaitable<void> client_read(tcp::socket& socket, Run& run) {
+net::Task<void> client_read(net::Socket& socket, Run& run) {
   char buf[8192];
   for (;;) {
     auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), kTuple);
@@ -329,18 +332,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Observer observer;
 
   asio::io_context io(1);
-  tcp::acceptor upstream(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  tcp::acceptor front(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  net::Acceptor upstream(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  net::Acceptor front(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
   needle::proxy::WorkerContext worker(0, io.get_executor(), needle::SteadyClock::instance());
   worker.runtime = std::make_shared<needle::proxy::WorkerRuntime>(
       io.get_executor(), make_config(upstream.local_endpoint().port()), worker.clock);
   worker.observer = &observer;
 
-  tcp::socket client(io);
+  net::Socket client(io);
   std::error_code ec;
   client.connect(front.local_endpoint(), ec);
   if (ec) return 0;  // out of ports or fds: not needle's fault
-  tcp::socket accepted = front.accept(ec);
+  net::Socket accepted = front.accept(ec);
   if (ec) return 0;
   front.close();
 
@@ -350,7 +353,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   asio::co_spawn(io, accept_upstream(upstream, run), rethrow);
   asio::co_spawn(
       io,
-      [&]() -> asio::awaitable<void> {
+      [&]() -> net::Task<void> {
         auto session =
             std::make_unique<needle::proxy::DownstreamSession>(worker, std::move(accepted));
         co_await session->run();

@@ -33,11 +33,11 @@ using namespace std::chrono_literals;
 // A connected loopback pair: `reader` is read through net::read_some, `peer` writes blocking.
 struct SocketPair {
   asio::io_context io{1};
-  tcp::socket reader{io};
-  tcp::socket peer{io};
+  Socket reader{io};
+  Socket peer{io};
 
   SocketPair() {
-    tcp::acceptor acceptor(io);
+    Acceptor acceptor(io);
     // The proxy's listener setup: accepted sockets inherit TCP_INQ.
     EXPECT_FALSE(open_listener(acceptor, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
                                false));
@@ -51,7 +51,7 @@ struct SocketPair {
   // pending for it is consumed with nothing to perform. (poll() alone would not reach epoll_wait
   // when no operation is outstanding.)
   void let_reactor_consume_edges() {
-    asio::steady_timer tick(io, 30ms);
+    Timer tick(io, 30ms);
     tick.async_wait([](std::error_code) {});
     io.restart();
     io.run();
@@ -64,7 +64,7 @@ struct SocketPair {
     bool done = false;
     asio::co_spawn(
         io,
-        [&]() -> asio::awaitable<void> {
+        [&]() -> Task<void> {
           result = to_result(co_await read_some_draining(reader, asio::buffer(buffer)));
           done = true;
         },
@@ -148,7 +148,7 @@ TEST(DrainingRead, EndOfStreamAfterAShortReadIsReported) {
   ASSERT_FALSE(pair.read(got, 64).error);
   std::thread closer([&] {
     std::this_thread::sleep_for(50ms);
-    pair.peer.shutdown(tcp::socket::shutdown_send);
+    pair.peer.shutdown(asio::socket_base::shutdown_send);
   });
   const auto end = pair.read(got, 64);
   closer.join();
@@ -170,7 +170,7 @@ TEST(DrainingRead, AFinQueuedBehindTheBytesIsReadAtOnce) {
   SocketPair pair;
   std::string got;
   pair.send("tail");
-  pair.peer.shutdown(tcp::socket::shutdown_send);  // the FIN lands before the read below
+  pair.peer.shutdown(asio::socket_base::shutdown_send);  // the FIN lands before the read below
   std::this_thread::sleep_for(20ms);
   ASSERT_FALSE(pair.read(got, 64).error);
   EXPECT_EQ(got, "tail");
@@ -239,7 +239,7 @@ TEST(DrainingRead, PingPongNeverStalls) {
   bool stalled = false;
   asio::co_spawn(
       pair.io,
-      [&]() -> asio::awaitable<void> {  // echo side
+      [&]() -> Task<void> {  // echo side
         std::array<char, 256> buffer{};
         for (;;) {
           auto got = to_result(co_await read_some_draining(pair.reader, asio::buffer(buffer)));
@@ -252,7 +252,7 @@ TEST(DrainingRead, PingPongNeverStalls) {
       asio::detached);
   asio::co_spawn(
       pair.io,
-      [&]() -> asio::awaitable<void> {  // client side
+      [&]() -> Task<void> {  // client side
         std::array<char, 256> buffer{};
         const std::string ping = "ping";
         for (int i = 0; i < kRounds; ++i) {
@@ -262,10 +262,10 @@ TEST(DrainingRead, PingPongNeverStalls) {
           if (got.error || got.bytes != ping.size()) break;
           ++pongs;
         }
-        pair.peer.shutdown(tcp::socket::shutdown_send);
+        pair.peer.shutdown(asio::socket_base::shutdown_send);
       },
       asio::detached);
-  asio::steady_timer guard(pair.io, 20s);
+  Timer guard(pair.io, 20s);
   guard.async_wait([&](std::error_code ec) {
     if (ec) return;
     stalled = true;

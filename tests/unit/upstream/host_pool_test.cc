@@ -74,23 +74,23 @@ class HostPoolTest : public ::testing::Test {
   // A connection through the pool plus the upstream's end of it.
   struct Pair {
     ConnectionLease lease;
-    tcp::socket upstream;
+    net::Socket upstream;
   };
   Pair connect_pair() {
     ConnectResult r = connect(*pool());
     EXPECT_EQ(r.cause, Cause::none) << r.error.message();
-    tcp::socket upstream = acceptor.accept();  // already in the accept queue
+    net::Socket upstream = acceptor.accept();  // already in the accept queue
     return {std::move(r.lease), std::move(upstream)};
   }
   // Connected, one clean exchange "done", back in the pool as idle.
-  tcp::socket idle_connection(uint64_t* id = nullptr) {
+  net::Socket idle_connection(uint64_t* id = nullptr) {
     Pair p = connect_pair();
     if (id) *id = p.lease->id();
     p.lease.release(clean());
     return std::move(p.upstream);
   }
 
-  static bool sees_eof(tcp::socket& s) {
+  static bool sees_eof(net::Socket& s) {
     char byte;
     std::error_code ec;
     s.non_blocking(false);
@@ -104,7 +104,7 @@ class HostPoolTest : public ::testing::Test {
   // As in a worker: the io_context never runs out of work, so a handler posted after an idle
   // stretch (the pool's deferred idle watch) still runs.
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  tcp::acceptor acceptor;
+  net::Acceptor acceptor;
   PoolSettings settings;
   std::shared_ptr<HostPool> pool_;
 };
@@ -170,7 +170,7 @@ TEST_F(HostPoolTest, ReusedConnectionCarriesTraffic) {
 }
 
 TEST_F(HostPoolTest, IdleFinEvictsWithinMilliseconds) {
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   run_for(60ms);
   auto closed_at = std::chrono::steady_clock::now();
   upstream.close();
@@ -184,7 +184,7 @@ TEST_F(HostPoolTest, IdleFinEvictsWithinMilliseconds) {
 }
 
 TEST_F(HostPoolTest, IdleRstEvicts) {
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   upstream.set_option(asio::socket_base::linger(true, 0));
   upstream.close();  // SO_LINGER 0: RST instead of FIN
   ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
@@ -192,7 +192,7 @@ TEST_F(HostPoolTest, IdleRstEvicts) {
 }
 
 TEST_F(HostPoolTest, IdleStrayBytesEvict) {
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   asio::write(upstream, asio::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
   ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
   EXPECT_EQ(evicted(EvictReason::stray_bytes_idle), 1u);
@@ -200,7 +200,7 @@ TEST_F(HostPoolTest, IdleStrayBytesEvict) {
 }
 
 TEST_F(HostPoolTest, CheckoutProbeCatchesACloseTheWatchHasNotSeen) {
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   run_for(20ms);
   upstream.close();
   std::this_thread::sleep_for(5ms);  // FIN delivered; the io_context does not run
@@ -213,7 +213,7 @@ TEST_F(HostPoolTest, CheckoutProbeCatchesACloseTheWatchHasNotSeen) {
 
 TEST_F(HostPoolTest, WatchCompletionAfterCheckoutTouchesNothing) {
   uint64_t id = 0;
-  tcp::socket upstream = idle_connection(&id);
+  net::Socket upstream = idle_connection(&id);
   // Several idle periods without letting any watch run: each arm supersedes the last.
   for (int i = 0; i < 3; ++i) {
     ConnectionLease lease = pool()->checkout_idle(true);
@@ -259,7 +259,7 @@ TEST_F(HostPoolTest, FinSeenAtReleaseIsNeverCheckedOut) {
 TEST_F(HostPoolTest, ExpiryTimerClosesAtTheLimit) {
   settings.idle.configured = 150ms;  // limit 150 - 100 = 50 ms
   auto start = std::chrono::steady_clock::now();
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_GE(elapsed, 50ms);
@@ -287,7 +287,7 @@ TEST_F(HostPoolTest, LeaseDestroyedWithoutReleaseCloses) {
   EXPECT_TRUE(sees_eof(p.upstream));
   {
     Pair q = connect_pair();
-    tcp::socket upstream = std::move(q.upstream);
+    net::Socket upstream = std::move(q.upstream);
     q.lease.connection();  // (in use)
   }
   EXPECT_EQ(evicted(EvictReason::not_reusable), 2u);
@@ -301,7 +301,7 @@ TEST_F(HostPoolTest, NotReusableResponseCloses) {
 }
 
 TEST_F(HostPoolTest, DrainClosesIdleAndLaterReleases) {
-  tcp::socket idle_upstream = idle_connection();
+  net::Socket idle_upstream = idle_connection();
   Pair busy = connect_pair();
   pool()->drain();
   EXPECT_EQ(pool()->idle_count(), 0u);
@@ -313,7 +313,7 @@ TEST_F(HostPoolTest, DrainClosesIdleAndLaterReleases) {
 
 TEST_F(HostPoolTest, DestroyingThePoolClosesIdleSockets) {
   settings.idle.configured = 10s;
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   pool_.reset();
   run_for(10ms);  // aborted watch and timer handlers find the pool gone
   EXPECT_TRUE(sees_eof(upstream));
@@ -333,7 +333,7 @@ TEST_F(HostPoolTest, LeaseKeepsThePoolAlive) {
 TEST_F(HostPoolTest, ConnectRefused) {
   uint16_t port;
   {
-    tcp::acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    net::Acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port = closed.local_endpoint().port();
   }
   auto p = make_pool(port);
@@ -349,7 +349,7 @@ TEST_F(HostPoolTest, ConsecutiveConnectFailuresEject) {
   settings.eject_after_connect_failures = 2;
   uint16_t port;
   {
-    tcp::acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    net::Acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port = closed.local_endpoint().port();
   }
   auto p = make_pool(port);
@@ -362,7 +362,7 @@ TEST_F(HostPoolTest, ConsecutiveConnectFailuresEject) {
 // Loopback never drops a SYN on its own, but a listener with backlog 0 whose accept queue is
 // full does (tcp_abort_on_overflow = 0, the default): the connect stays in SYN retransmission.
 TEST_F(HostPoolTest, ConnectTimeout) {
-  tcp::acceptor full(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  net::Acceptor full(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   full.listen(0);
   const uint16_t port = full.local_endpoint().port();
   std::vector<int> fillers;
@@ -407,7 +407,7 @@ TEST_F(HostPoolTest, UnresolvableNameIsResolveFailed) {
 }
 
 TEST_F(HostPoolTest, NonReplayableRequestsDoNotReuseOnAGuess) {
-  tcp::socket upstream = idle_connection();
+  net::Socket upstream = idle_connection();
   run_for(20ms);
   EXPECT_FALSE(pool()->checkout_idle(false));  // nothing proven yet
   EXPECT_EQ(pool()->idle_count(), 1u);         // kept for replayable requests

@@ -27,8 +27,7 @@ using asio::ip::tcp;
 ConnectOutcome connect_now(asio::io_context& io, const config::HostPort& address) {
   ConnectOutcome result;
   asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> { result = co_await open_upstream_socket(address, 2000ms); },
+      io, [&]() -> net::Task<void> { result = co_await open_upstream_socket(address, 2000ms); },
       asio::detached);
   io.restart();
   io.run();
@@ -80,7 +79,7 @@ class UpstreamConnectorTest : public ::testing::Test {
   // The acceptor also brings up the io_context's reactor (epoll, eventfd, timerfd) before any
   // test takes the descriptors away.
   asio::io_context io;
-  tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+  net::Acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   config::HostPort host{"127.0.0.1", acceptor.local_endpoint().port()};
 };
 
