@@ -66,6 +66,7 @@ std::error_code open_listener(Acceptor& acceptor, const asio::ip::tcp::endpoint&
 void tune_accepted_socket(Socket& socket) {
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);  // for write_now (socket_io.h); async operations unchanged
 }
 
 std::string endpoint_string(const asio::ip::tcp::endpoint& endpoint) {

@@ -20,7 +20,8 @@ std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& 
 std::error_code open_listener(Acceptor& acceptor, const asio::ip::tcp::endpoint& endpoint,
                               bool reuse_port);
 
-// Per accepted client socket: TCP_NODELAY (responses are written in few, whole writes).
+// Per accepted client socket: TCP_NODELAY (responses are written in few, whole writes) and
+// non-blocking mode (net::write_now).
 void tune_accepted_socket(Socket& socket);
 
 std::string endpoint_string(const asio::ip::tcp::endpoint& endpoint);

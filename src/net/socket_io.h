@@ -10,6 +10,7 @@
 #include <span>
 #include <system_error>
 #include <tuple>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
@@ -26,6 +27,12 @@ namespace needle::net {
 struct IoResult {
   std::error_code error;
   size_t bytes = 0;
+
+  IoResult& operator+=(const IoResult& more) {  // a write continued: more bytes, its outcome
+    error = more.error;
+    bytes += more.bytes;
+    return *this;
+  }
 };
 
 inline IoResult to_result(const std::tuple<std::error_code, size_t>& completion) {
@@ -59,5 +66,13 @@ inline auto write_all(Socket& socket, std::span<const asio::const_buffer> buffer
 inline auto write_all(Socket& socket, asio::const_buffer buffer) {
   return asio::async_write(socket, buffer, use_tuple);
 }
+
+// Writes what the socket takes at once, without waiting: one sendmsg, on a socket in
+// non-blocking mode (tune_accepted_socket, open_upstream_socket). Adds what it wrote (or the
+// error) to `written`, drops those bytes from `buffers`, and returns whether bytes are left to
+// write (no error, a full send buffer): then await write_all(socket, buffers) for them.
+// The data path writes this way first, as nginx does: a write that completes at once costs no
+// operation, posted completion or coroutine resumption (two of each per proxied request).
+bool write_now(Socket& socket, std::vector<asio::const_buffer>& buffers, IoResult& written);
 
 }  // namespace needle::net

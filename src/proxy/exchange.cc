@@ -111,8 +111,12 @@ net::Task<ExchangeResult> Exchange::run() {
   if (session_.body_complete_ && upstream_framing_ == http::BodyFraming::chunked) {
     out.push_back(asio::buffer(http::kLastChunk));
   }
-  upstream_watchdog_.arm(cfg.response_timeout, kUpstreamWrite);
-  if (!upstream_written(net::to_result(co_await net::write_all(lease_->socket(), out)))) {
+  net::IoResult written;
+  if (net::write_now(lease_->socket(), out, written)) {  // the watchdog guards only a wait
+    upstream_watchdog_.arm(cfg.response_timeout, kUpstreamWrite);
+    written += net::to_result(co_await net::write_all(lease_->socket(), out));
+  }
+  if (!upstream_written(written)) {
     upstream_watchdog_.disarm();
     lease_.discard();
     co_return result_;
@@ -160,7 +164,10 @@ net::Task<void> Exchange::pump_request_body() {
         out.push_back(asio::buffer(http::kLastChunk));
       }
       if (!out.empty()) {
-        auto written = net::to_result(co_await net::write_all(lease_->socket(), out));
+        net::IoResult written;
+        if (net::write_now(lease_->socket(), out, written)) {
+          written += net::to_result(co_await net::write_all(lease_->socket(), out));
+        }
         attempt_.bytes_written += written.bytes;
         if (written.error) {
           // The upstream stopped reading (it may have answered early, e.g. 413): let
@@ -271,9 +278,13 @@ net::Task<void> Exchange::relay_response() {
       head_pending = false;
       const size_t n = buffers_size(out);
       // session_.write_client(out), inline: the hot path's one write, without a coroutine frame.
-      session_.write_watchdog_.arm(session_.server_config().send_timeout, DownstreamSession::kSend);
-      const auto written = net::to_result(co_await net::write_all(session_.socket_, out));
-      session_.write_watchdog_.disarm();
+      net::IoResult written;
+      if (net::write_now(session_.socket_, out, written)) {  // the client is slow: wait
+        session_.write_watchdog_.arm(session_.server_config().send_timeout,
+                                     DownstreamSession::kSend);
+        written += net::to_result(co_await net::write_all(session_.socket_, out));
+        session_.write_watchdog_.disarm();
+      }
       if (written.error) {
         result_.cause = session_.write_watchdog_.expired() ? Cause::client_timeout
                                                            : Cause::client_closed;

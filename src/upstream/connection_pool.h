@@ -115,6 +115,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
   void on_discard(std::unique_ptr<UpstreamConnection> conn);
   void defer_idle_watch(UpstreamConnection& conn);
+  void arm_deferred_watches();
   UpstreamConnection* idle_in_generation(uint64_t id, uint64_t generation);
   void arm_idle_watch(UpstreamConnection& conn);
   void on_idle_watch(uint64_t id, uint64_t generation);

@@ -1,8 +1,9 @@
 #include <algorithm>
 #include <atomic>
+#include <utility>
+#include <vector>
 
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "net/receive_queue_hint.h"
 #include "upstream/connection_pool.h"
@@ -49,6 +50,10 @@ struct HostPool::Impl {
   net::Timer expiry_timer;
   std::optional<TimePoint> armed_deadline;
   uint64_t timer_generation = 0;
+  // Released connections whose watch is armed on the next turn (defer_idle_watch), by id and
+  // generation; non-empty iff one arm_deferred_watches() is posted.
+  std::vector<std::pair<uint64_t, uint64_t>> deferred_watches;
+  std::vector<std::pair<uint64_t, uint64_t>> arming;  // arm_deferred_watches()'s, capacity kept
 };
 
 std::shared_ptr<HostPool> HostPool::create(net::Executor executor, config::HostPort address,
@@ -127,7 +132,7 @@ void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
 }
 
 // Invariant: every idle connection (and the sentinel) has exactly one pending watch armed here,
-// or, just released, one deferred arming posted (defer_idle_watch).
+// or, just released, one entry in the deferred list (defer_idle_watch).
 // The watch is a 1-byte recv(MSG_PEEK), not a readiness wait: Asio's epoll reactor is
 // edge-triggered, so a FIN or bytes that arrived while the connection was busy (their edge already
 // consumed by the exchange's reads) would never wake a wait armed now; a receive is first tried
@@ -151,19 +156,25 @@ void HostPool::arm_idle_watch(UpstreamConnection& conn) {
 // A released connection is watched from the next turn of the event loop, not at once: under
 // load, sessions whose requests are already queued check it out first (LIFO), and a connection
 // that is busy again needs no watch (saved: the watch's receive, its cancellation at checkout
-// and that completion; measured one syscall and two handler runs per proxied request).
+// and that completion; measured one syscall and two handler runs per proxied request). The
+// connections released in one turn share one posted handler.
 // Race window: until the watch is armed nothing watches the socket; a checkout in between peeks
 // (DESIGN.md rule 2), and the watch's first receive catches what arrived meanwhile.
 void HostPool::defer_idle_watch(UpstreamConnection& conn) {
   const uint64_t generation = ++conn.watch_generation_;
-  asio::post(impl_->expiry_timer.get_executor(), [weak = weak_from_this(), id = conn.id(),
-                                                  generation] {
-    auto pool = weak.lock();
-    if (!pool) return;
-    if (UpstreamConnection* idle = pool->idle_in_generation(id, generation)) {
-      pool->arm_idle_watch(*idle);
-    }
+  impl_->deferred_watches.emplace_back(conn.id(), generation);
+  if (impl_->deferred_watches.size() > 1) return;  // the posted handler will see this one too
+  asio::post(impl_->expiry_timer.get_executor(), [weak = weak_from_this()] {
+    if (auto pool = weak.lock()) pool->arm_deferred_watches();
   });
+}
+
+void HostPool::arm_deferred_watches() {
+  std::swap(impl_->arming, impl_->deferred_watches);
+  for (const auto& [id, generation] : impl_->arming) {
+    if (UpstreamConnection* idle = idle_in_generation(id, generation)) arm_idle_watch(*idle);
+  }
+  impl_->arming.clear();
 }
 
 // Handlers name a connection by id + generation, never by pointer: by the time they run it may

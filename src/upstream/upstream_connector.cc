@@ -107,6 +107,8 @@ net::Task<ConnectOutcome> open_upstream_socket(const config::HostPort& address, 
 
   std::error_code ignored;  // a socket without TCP_NODELAY still works, only slower
   race->socket.set_option(tcp::no_delay(true), ignored);
+  race->socket.non_blocking(true, ec);  // net::write_now needs it
+  if (ec) co_return failure(Cause::connect_error, ec);
   co_return ConnectOutcome{std::move(race->socket), Cause::none, {}};
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // Opens one TCP connection to an upstream host: literal IPs are used as is, names go through
-// the resolver; the whole attempt (resolve + connect) is bounded by `timeout`. TCP_NODELAY is
-// set on success. Errors are values: the cause says which step failed, and
-// local_resource_exhausted says needle itself ran out of fds or buffers (the error keeps the
-// errno, e.g. "Too many open files"), which is no fault of the host.
+// the resolver; the whole attempt (resolve + connect) is bounded by `timeout`. TCP_NODELAY and
+// non-blocking mode (net::write_now) are set on success. Errors are values: the cause says which
+// step failed, and local_resource_exhausted says needle itself ran out of fds or buffers (the
+// error keeps the errno, e.g. "Too many open files"), which is no fault of the host.
 #include <optional>
 #include <system_error>
 

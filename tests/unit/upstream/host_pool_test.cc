@@ -243,6 +243,28 @@ TEST_F(HostPoolTest, FinThatArrivedWhileBusyEvictsAtRelease) {
   EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 1u);
 }
 
+// Connections released in one turn share one deferred arming: every one of them is watched,
+// also one released again after a checkout in the same turn, and one released after the
+// handler was posted.
+TEST_F(HostPoolTest, ConnectionsReleasedInOneTurnAreAllWatched) {
+  Pair a = connect_pair();
+  Pair b = connect_pair();
+  Pair c = connect_pair();
+  a.lease.release(clean());
+  b.lease.release(clean());
+  ConnectionLease again = pool()->checkout_idle(true);  // LIFO: b, busy again before any watch
+  ASSERT_TRUE(again);
+  again.release(clean());
+  c.lease.release(clean());
+  ASSERT_EQ(pool()->idle_count(), 3u);
+  run_for(10ms);
+  a.upstream.close();
+  b.upstream.close();
+  c.upstream.close();
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 3u);
+}
+
 // Until that completion runs the connection is still listed idle; a checkout in between must not
 // hand it out (DESIGN.md rule 2: the checkout peek catches the FIN).
 TEST_F(HostPoolTest, FinSeenAtReleaseIsNeverCheckedOut) {
