@@ -36,6 +36,22 @@ size_t line_span(const char* p, size_t n) {
   return n;
 }
 
+// SP bytes in [p, p + n), 16 at a time (request lines are a few dozen bytes; std::count goes
+// byte by byte).
+int count_spaces(const char* p, size_t n) {
+  int count = 0;
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i sp = _mm_set1_epi8(' ');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    count += __builtin_popcount(static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp))));
+  }
+#endif
+  for (; i < n; ++i) count += p[i] == ' ' ? 1 : 0;
+  return count;
+}
+
 }  // namespace
 
 bool is_tchar(char c) {
@@ -343,7 +359,7 @@ bool ParserCore::scan_head(const char* p, size_t n) {
         // The rest of the line (or of this feed) at once: its length and its spaces.
         const char* from = p + i;
         const size_t span = line_span(from, n - i);
-        start_line_spaces_ += static_cast<int>(std::count(from, from + span, ' '));
+        if (kind_ == Kind::request) start_line_spaces_ += count_spaces(from, span);
         start_line_bytes_ += span;
         if (start_line_bytes_ > limits_.max_request_line) {
           return reject(414,
@@ -352,11 +368,21 @@ bool ParserCore::scan_head(const char* p, size_t n) {
         i += span - 1;  // span >= 1 (c is neither CR nor LF): the loop lands on the line end
         break;
       }
-      case ScanState::field_line:
+      case ScanState::field_line: {
         // Only the line's end matters here (NUL and other CTLs: llhttp rejects them with a
-        // precise error): jump to the next CR or LF, so the loop lands on it.
-        i += line_span(p + i + 1, n - i - 1);
+        // precise error): jump to the next CR or LF, so the loop lands on it. Lines that end in
+        // CRLF followed by an ordinary byte (the next field line) are crossed in the same step;
+        // anything else after the CRLF (SP/HTAB, CR, LF) or a line cut by the feed's end is
+        // left to the byte-wise states above.
+        size_t end = i + 1 + line_span(p + i + 1, n - i - 1);
+        while (end + 2 < n && p[end] == '\r' && p[end + 1] == '\n') {
+          const char next = p[end + 2];
+          if (next == ' ' || next == '\t' || next == '\r' || next == '\n') break;
+          end += 3 + line_span(p + end + 3, n - end - 3);
+        }
+        i = end - 1;
         break;
+      }
       case ScanState::done:
         break;
     }

@@ -1,6 +1,13 @@
 #include "http/message.h"
 
+#include <cctype>
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include <gtest/gtest.h>
+
+#include "http/parser_common.h"
 
 namespace needle::http {
 namespace {
@@ -63,6 +70,42 @@ TEST(HeaderList, KnownFieldsAreClassifiedWhateverTheirCase) {
   EXPECT_EQ(classify_field("Content-Lengths"), FieldId::other);
   EXPECT_EQ(classify_field("Hos"), FieldId::other);
   EXPECT_EQ(classify_field(""), FieldId::other);
+}
+
+// Every byte of every known name counts, in any case: one changed byte (first, middle, last,
+// across the 8-byte words the comparison uses) makes it another field.
+TEST(HeaderList, EveryByteOfAKnownNameCounts) {
+  const std::pair<std::string_view, FieldId> known[] = {
+      {"te", FieldId::te},
+      {"via", FieldId::via},
+      {"host", FieldId::host},
+      {"expect", FieldId::expect},
+      {"trailer", FieldId::trailer},
+      {"upgrade", FieldId::upgrade},
+      {"connection", FieldId::connection},
+      {"keep-alive", FieldId::keep_alive},
+      {"x-request-id", FieldId::x_request_id},
+      {"content-length", FieldId::content_length},
+      {"x-forwarded-for", FieldId::x_forwarded_for},
+      {"idempotency-key", FieldId::idempotency_key},
+      {"proxy-connection", FieldId::proxy_connection},
+      {"transfer-encoding", FieldId::transfer_encoding},
+      {"x-forwarded-proto", FieldId::x_forwarded_proto},
+      {"x-idempotency-key", FieldId::x_idempotency_key},
+  };
+  for (const auto& [name, id] : known) {
+    std::string upper(name);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(classify_field(upper), id) << upper;
+    for (size_t i = 0; i < name.size(); ++i) {
+      for (const char other : {'q', 'Q', '_', '^', '0', '.'}) {
+        std::string changed(name);
+        if (detail::ascii_lower(changed[i]) == detail::ascii_lower(other)) continue;
+        changed[i] = other;
+        EXPECT_NE(classify_field(changed), id) << changed;
+      }
+    }
+  }
 }
 
 TEST(HeaderList, LookupsByIdAndByNameAgree) {
