@@ -88,9 +88,20 @@ net::Task<void> DownstreamSession::run() {
       // A reload may have happened while idle: the next request uses the current generation.
       runtime_ = worker_.runtime;
     }
-    const HeadStatus head = co_await read_head();
-    if (head != HeadStatus::ok) break;
-    const bool keep = co_await handle_request();
+    // The keep-alive case has the whole head buffered already: no coroutine, no deadline.
+    if (const http::ParseStop buffered = parse_buffered_head();
+        buffered != http::ParseStop::head_complete) {
+      const HeadStatus head = co_await read_head(buffered);
+      if (head != HeadStatus::ok) break;
+    }
+    // Routing is plain code: only the chosen path is a coroutine (a frame less per request).
+    bool keep = false;
+    if (ClusterRuntime* cluster = route_request()) {
+      keep = co_await proxy_to_cluster(*cluster, record_);
+    } else {
+      keep = co_await send_local(record_, 404, Cause::no_route, "no route matches this request",
+                                 body_complete_ && may_keep_client());
+    }
     ++requests_served_;
     parser_.reset();
     if (!keep) break;
@@ -153,37 +164,37 @@ net::Task<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phas
   co_return result;
 }
 
-net::Task<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
-  const auto& server = server_config();
-  std::vector<std::string_view>& no_body = spans_;
+http::ParseStop DownstreamSession::parse_buffered_head() {
   head_start_ = worker_.clock.now();
   head_start_wall_ = std::chrono::system_clock::now();
+  if (!has_pending()) return http::ParseStop::need_more;
+  spans_.clear();  // a request head has no body bytes to hand out
+  const auto fed = parser_.feed(pending(), spans_);
+  begin_ += fed.consumed;
+  return fed.stop;
+}
+
+net::Task<DownstreamSession::HeadStatus> DownstreamSession::read_head(http::ParseStop stop) {
   // The whole head must arrive within header_timeout (slowloris): one deadline for all reads.
-  read_watchdog_.arm(server.header_timeout, kHeader);
+  read_watchdog_.arm(server_config().header_timeout, kHeader);
   for (;;) {
-    if (has_pending()) {
-      no_body.clear();
-      const auto fed = parser_.feed(pending(), no_body);
-      begin_ += fed.consumed;
-      if (fed.stop == http::ParseStop::head_complete) {
-        read_watchdog_.disarm();
-        co_return HeadStatus::ok;
-      }
-      if (fed.stop == http::ParseStop::error) {
-        read_watchdog_.disarm();
-        observe::RequestRecord record;
-        record.start = head_start_;
-        record.start_wall = head_start_wall_;
-        record.client_address = client_peer_;
-        record.detail = parser_.error().cause;
-        log::info("downstream", "client {}: rejected request: {} ({})", client_address_,
-                  parser_.error().status, parser_.error().cause);
-        co_await send_local(record, parser_.error().status, Cause::bad_request,
-                            parser_.error().cause, false);
-        co_await linger_close();
-        co_return HeadStatus::bad;
-      }
-      if (fed.stop == http::ParseStop::message_complete) co_return HeadStatus::ok;  // not reached
+    if (stop == http::ParseStop::head_complete || stop == http::ParseStop::message_complete) {
+      read_watchdog_.disarm();  // (message_complete is not reached in a head)
+      co_return HeadStatus::ok;
+    }
+    if (stop == http::ParseStop::error) {
+      read_watchdog_.disarm();
+      observe::RequestRecord record;
+      record.start = head_start_;
+      record.start_wall = head_start_wall_;
+      record.client_address = client_peer_;
+      record.detail = parser_.error().cause;
+      log::info("downstream", "client {}: rejected request: {} ({})", client_address_,
+                parser_.error().status, parser_.error().cause);
+      co_await send_local(record, parser_.error().status, Cause::bad_request,
+                          parser_.error().cause, false);
+      co_await linger_close();
+      co_return HeadStatus::bad;
     }
     auto read = co_await read_more(Millis(0), kHeader);
     if (read.error) {
@@ -201,6 +212,10 @@ net::Task<DownstreamSession::HeadStatus> DownstreamSession::read_head() {
       }
       co_return HeadStatus::closed_quietly;
     }
+    spans_.clear();
+    const auto fed = parser_.feed(pending(), spans_);
+    begin_ += fed.consumed;
+    stop = fed.stop;
   }
 }
 
@@ -261,7 +276,7 @@ net::Task<BodyReadStatus> DownstreamSession::prefetch_body(size_t limit) {
   }
 }
 
-net::Task<bool> DownstreamSession::handle_request() {
+ClusterRuntime* DownstreamSession::route_request() {
   observe::RequestRecord& record = record_;
   record.reset();
   record.start = head_start_;
@@ -284,13 +299,12 @@ net::Task<bool> DownstreamSession::handle_request() {
   if (!match) {
     log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id,
               head.host, head.target);
-    co_return co_await send_local(record, 404, Cause::no_route, "no route matches this request",
-                                  body_complete_ && may_keep_client());
+    return nullptr;
   }
   record.route.assign(match->route_name);
   ClusterRuntime& cluster = *runtime_->clusters[match->cluster_index];
   record.cluster = cluster.config().name;
-  co_return co_await proxy_to_cluster(cluster, record);
+  return &cluster;
 }
 
 net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,

@@ -41,8 +41,15 @@ class DownstreamSession {
   enum Phase : int { kIdle = 1, kHeader, kBody, kSend, kLinger };
   enum class HeadStatus { ok, closed_quietly, timeout, bad };
 
-  net::Task<HeadStatus> read_head();
-  net::Task<bool> handle_request();  // true: keep the connection for the next request
+  // Starts the head's clock and parses what is buffered (all of a keep-alive request, usually).
+  http::ParseStop parse_buffered_head();
+  // Reads and parses the rest of the head, from where parse_buffered_head() stopped; answers a
+  // bad head (400 family) or a late one (408) itself.
+  net::Task<HeadStatus> read_head(http::ParseStop stop);
+  // Starts record_ for the request just parsed and picks its cluster; nullptr: no route (the
+  // caller answers 404).
+  ClusterRuntime* route_request();
+  // Both return whether the connection is kept for the next request.
   net::Task<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
   // Resets the body state for the request just parsed; true if it has a body to read.
   bool begin_body();
