@@ -20,7 +20,7 @@ void consume_front(std::vector<asio::const_buffer>& buffers, size_t n) {
 bool write_now(Socket& socket, std::vector<asio::const_buffer>& buffers, IoResult& written) {
   std::error_code ec;
   const size_t n = socket.write_some(buffers, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+  if (ec && (ec == asio::error::would_block || ec == asio::error::try_again)) ec.clear();
   written.bytes += n;
   written.error = ec;
   if (ec) return false;

@@ -81,8 +81,11 @@ net::Task<void> DownstreamSession::run() {
       if (close_after_response_ || worker_.draining) break;
       idle_ = true;
       const auto& server = server_config();
-      auto read = co_await read_idle(
-          requests_served_ == 0 ? server.header_timeout : server.client_idle_timeout);
+      begin_idle_wait(requests_served_ == 0 ? server.header_timeout
+                                            : server.client_idle_timeout);
+      const auto read =
+          net::to_result(co_await net::read_some_draining(socket_, asio::buffer(idle_bytes_)));
+      end_idle_wait(read);
       idle_ = false;
       if (read.error) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
       // A reload may have happened while idle: the next request uses the current generation.
@@ -114,23 +117,23 @@ net::Task<void> DownstreamSession::run() {
   socket_.close(ec);
 }
 
-net::Task<net::IoResult> DownstreamSession::read_idle(Millis timeout) {
-  // An idle session holds no pooled buffer (10k idle clients must not cost 10k buffers): the
-  // wait is a read into the small inline idle_bytes_, a draining one: the last head read left the
-  // socket empty, so this read costs no syscall until the next request arrives (async_wait would
-  // re-arm epoll with epoll_ctl every time). The bytes move into a pooled buffer once here.
+// An idle session holds no pooled buffer (10k idle clients must not cost 10k buffers): the
+// keep-alive wait is a read into the small inline idle_bytes_, a draining one: the last head read
+// left the socket empty, so this read costs no syscall until the next request arrives (async_wait
+// would re-arm epoll with epoll_ctl every time). The bytes move into a pooled buffer once here.
+// The read itself is awaited in run(), between these two: no coroutine frame per request.
+void DownstreamSession::begin_idle_wait(Millis timeout) {
   buffer_.reset();
   begin_ = end_ = 0;
   read_watchdog_.arm(timeout, kIdle);
-  auto result =
-      net::to_result(co_await net::read_some_draining(socket_, asio::buffer(idle_bytes_)));
+}
+
+void DownstreamSession::end_idle_wait(const net::IoResult& read) {
   read_watchdog_.disarm();
-  if (!result.error) {
-    buffer_ = worker_.client_buffers.acquire();
-    std::memcpy(buffer_.data(), idle_bytes_.data(), result.bytes);
-    end_ = result.bytes;
-  }
-  co_return result;
+  if (read.error) return;
+  buffer_ = worker_.client_buffers.acquire();
+  std::memcpy(buffer_.data(), idle_bytes_.data(), read.bytes);
+  end_ = read.bytes;
 }
 
 net::Task<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phase) {

@@ -56,8 +56,10 @@ class DownstreamSession {
   // Reads the body into the retry buffer up to `limit` (begin_body() first).
   net::Task<BodyReadStatus> prefetch_body(size_t limit);
 
-  // Keep-alive wait: the first bytes of the next request, into buffer_ (acquired on arrival).
-  net::Task<net::IoResult> read_idle(Millis timeout);
+  // Keep-alive wait, around a draining read into idle_bytes_ that run() awaits: the first bytes
+  // of the next request end up in buffer_ (acquired on arrival).
+  void begin_idle_wait(Millis timeout);
+  void end_idle_wait(const net::IoResult& read);
   // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
   net::Task<net::IoResult> read_more(Millis timeout, Phase phase);
   // Next decoded body spans (valid until the next call), or a terminal status.
@@ -88,7 +90,7 @@ class DownstreamSession {
   PooledBuffer buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
-  // Where the idle wait reads (read_idle): the size of nginx's client_header_buffer_size, so a
+  // Where the idle wait reads (begin_idle_wait): the size of nginx's client_header_buffer_size, so a
   // typical request head arrives in one read.
   std::array<char, 1024> idle_bytes_;
 
