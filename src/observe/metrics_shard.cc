@@ -15,12 +15,27 @@ void for_each_cause(F f) {
 
 }  // namespace
 
+namespace {
+
+// kDurationBuckets in nanoseconds (every bound is a whole number of them).
+constexpr auto kBucketBoundsNs = [] {
+  std::array<int64_t, kDurationBuckets.size()> bounds{};
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    bounds[i] = static_cast<int64_t>(kDurationBuckets[i] * 1e9 + 0.5);
+  }
+  return bounds;
+}();
+
+}  // namespace
+
 void Histogram::observe(Duration value) {
-  const double seconds = to_seconds(value);
-  // First bucket whose upper bound is >= the value ("le" is inclusive).
-  const auto it = std::lower_bound(kDurationBuckets.begin(), kDurationBuckets.end(), seconds);
-  ++buckets[static_cast<size_t>(it - kDurationBuckets.begin())];
-  sum_seconds += seconds;
+  // First bucket whose upper bound is >= the value ("le" is inclusive), scanned from the
+  // fastest: a proxied request usually lands in the first bucket or two.
+  const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(value).count();
+  size_t i = 0;
+  while (i < kBucketBoundsNs.size() && ns > kBucketBoundsNs[i]) ++i;
+  ++buckets[i];
+  sum_seconds += to_seconds(value);
   ++count;
 }
 

@@ -46,6 +46,16 @@ TEST(MetricsHistogram, BucketsAreInclusiveUpperBounds) {
   EXPECT_NEAR(h.sum_seconds, 0.001 + 0.0015 + 60 + 61, 1e-9);
 }
 
+TEST(MetricsHistogram, ANanosecondOverABoundIsTheNextBucket) {
+  Histogram h;
+  h.observe(std::chrono::nanoseconds(1'000'001));   // just over 0.001
+  h.observe(std::chrono::nanoseconds(2'500'000));   // exactly 0.0025
+  h.observe(std::chrono::nanoseconds(0));
+  EXPECT_EQ(h.buckets[0], 1u);
+  EXPECT_EQ(h.buckets[1], 2u);
+  EXPECT_EQ(h.count, 3u);
+}
+
 TEST(MetricsLabelMap, KeepsEntriesSortedAndUnique) {
   LabelMap<2, uint64_t> map;
   ++map[{"b", "x"}];
