@@ -210,7 +210,7 @@ net::Task<void> Exchange::relay_response() {
   bool head_pending = false;  // final head serialized, not yet written to the client
   bool head_done = false;
   bool done = false;
-  upstream_watchdog_.arm(cfg.response_timeout, kResponse);
+  // The response deadline is armed before each read below (the first comes before any parse).
 
   bool feed_again = false;  // after a final head: a bodiless message completes on an empty feed
   while (!done) {

@@ -77,8 +77,8 @@ class PoolCore {
   // IdleSocketState; anything but quiet evicts (checkout_probe_failed) and the next is tried.
   template <typename Probe>
   std::optional<Checkout> checkout(bool request_replayable, Probe&& probe) {
-    expire();
-    const TimePoint now = clock_.now();
+    const TimePoint now = clock_.now();  // one reading for the whole checkout
+    expire(now);
     while (!idle_.empty()) {
       // Re-read every round: a failed probe just taught the estimator a (shorter) limit.
       const Millis limit = request_replayable
@@ -118,16 +118,18 @@ class PoolCore {
     Entry entry = std::move(node.mapped());
     keep_spare_node(std::move(node));
     entry.conn = std::move(conn);
+    const TimePoint now = clock_.now();
     if (info.keep_alive_hint) estimator_.on_hint(*info.keep_alive_hint);
     if (info.response_complete && entry.requests_done > 0) {
       estimator_.on_reuse_succeeded(entry.idle_age_at_checkout);
     }
     ++entry.requests_done;
-    if (auto why_not = why_not_reusable(entry, info)) {
+    if (auto why_not = why_not_reusable(entry, info, now)) {
       transition(std::move(entry), ConnState::closed, *why_not);
       return nullptr;
     }
     Conn* kept = entry.conn.get();
+    entry.idle_since = now;
     transition(std::move(entry), ConnState::idle);
     return kept;
   }
@@ -165,8 +167,8 @@ class PoolCore {
   // Evicts every idle connection at/over the idle limit or max age; the first one to reach the
   // limit while the estimator wants a sentinel becomes the sentinel instead. Closes the
   // sentinel at its horizon (a survival: the estimator learns the upstream keeps that long).
-  void expire() {
-    const TimePoint now = clock_.now();
+  void expire() { expire(clock_.now()); }
+  void expire(TimePoint now) {
     if (sentinel_) {
       const Millis age = idle_age(*sentinel_, now);
       if (age >= estimator_.sentinel_horizon() || !estimator_.wants_sentinel()) {
@@ -263,7 +265,8 @@ class PoolCore {
 
   // The reuse predicate: one guard clause per reason a connection is not kept (nginx style).
   // `entry.requests_done` already counts the exchange that just ended.
-  std::optional<EvictReason> why_not_reusable(const Entry& entry, const ReleaseInfo& info) const {
+  std::optional<EvictReason> why_not_reusable(const Entry& entry, const ReleaseInfo& info,
+                                              TimePoint now) const {
     if (!info.response_complete) return EvictReason::not_reusable;
     if (!info.upstream_keep_alive) return EvictReason::not_reusable;
     if (draining_) return EvictReason::draining;
@@ -271,7 +274,7 @@ class PoolCore {
         entry.requests_done >= settings_.max_requests_per_connection) {
       return EvictReason::max_requests;
     }
-    if (over_max_age(entry, clock_.now())) return EvictReason::max_age;
+    if (over_max_age(entry, now)) return EvictReason::max_age;
     // A limit of 0 (e.g. "Keep-Alive: timeout=0") means it would expire on arrival.
     if (estimator_.effective_limit() <= Millis(0)) return EvictReason::idle_limit;
     if (settings_.max_idle == 0) return EvictReason::max_idle;
@@ -294,8 +297,7 @@ class PoolCore {
           busy_.insert(std::move(node));
         }
         return;
-      case ConnState::idle:
-        entry.idle_since = clock_.now();
+      case ConnState::idle:  // the caller set entry.idle_since
         idle_.push_back(std::move(entry));
         if (idle_.size() > settings_.max_idle) {
           // Full: the oldest goes; the youngest are the ones LIFO hands out anyway.
