@@ -90,6 +90,9 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
                                           const PoolSettings& settings, const Clock& clock);
   ~HostPool();
 
+  // How long a released connection is idle before its idle watch is armed (defer_idle_watch).
+  static constexpr Millis kWatchDelay = Millis(20);
+
   // LIFO checkout of a live idle connection under the limit for this kind of request
   // (effective_limit, or non_replayable_limit when the request cannot be replayed).
   ConnectionLease checkout_idle(bool request_replayable);

@@ -3,7 +3,6 @@
 #include <utility>
 #include <vector>
 
-#include <asio/post.hpp>
 
 #include "net/receive_queue_hint.h"
 #include "upstream/connection_pool.h"
@@ -38,7 +37,8 @@ struct HostPool::Impl {
         settings(settings),
         clock(clock),
         core(settings, clock),
-        expiry_timer(executor) {}
+        expiry_timer(executor),
+        watch_timer(executor) {}
 
   config::HostPort address;
   PoolSettings settings;
@@ -50,9 +50,10 @@ struct HostPool::Impl {
   net::Timer expiry_timer;
   std::optional<TimePoint> armed_deadline;
   uint64_t timer_generation = 0;
-  // Released connections whose watch is armed on the next turn (defer_idle_watch), by id and
-  // generation; non-empty iff one arm_deferred_watches() is posted.
+  // Released connections whose watch is armed when watch_timer fires (defer_idle_watch), by id
+  // and generation; non-empty iff watch_timer is waiting.
   std::vector<std::pair<uint64_t, uint64_t>> deferred_watches;
+  net::Timer watch_timer;
   std::vector<std::pair<uint64_t, uint64_t>> arming;  // arm_deferred_watches()'s, capacity kept
 };
 
@@ -153,18 +154,22 @@ void HostPool::arm_idle_watch(UpstreamConnection& conn) {
       });
 }
 
-// A released connection is watched from the next turn of the event loop, not at once: under
-// load, sessions whose requests are already queued check it out first (LIFO), and a connection
-// that is busy again needs no watch (saved: the watch's receive, its cancellation at checkout
-// and that completion; measured one syscall and two handler runs per proxied request). The
-// connections released in one turn share one posted handler.
+// A released connection is watched once it has been idle for kWatchDelay, not at once: under
+// load, sessions check it out again first (LIFO), and a connection that is busy again needs no
+// watch (saved: the watch's receive, its cancellation at checkout and that completion; measured
+// a third of a syscall and two handler runs per proxied request even at 8 connections, where
+// a deferral by one event-loop turn still armed a third of them). The connections released in
+// one window share one timer wait, so the timer costs at most one wait per window and pool.
 // Race window: until the watch is armed nothing watches the socket; a checkout in between peeks
-// (DESIGN.md rule 2), and the watch's first receive catches what arrived meanwhile.
+// (DESIGN.md rule 2), and the watch's first receive catches what arrived meanwhile. A close seen
+// then is learned at most kWatchDelay late (far below the estimator's margin of 100 ms or more).
 void HostPool::defer_idle_watch(UpstreamConnection& conn) {
   const uint64_t generation = ++conn.watch_generation_;
   impl_->deferred_watches.emplace_back(conn.id(), generation);
-  if (impl_->deferred_watches.size() > 1) return;  // the posted handler will see this one too
-  asio::post(impl_->expiry_timer.get_executor(), [weak = weak_from_this()] {
+  if (impl_->deferred_watches.size() > 1) return;  // the pending wait will see this one too
+  impl_->watch_timer.expires_after(kWatchDelay);
+  impl_->watch_timer.async_wait([weak = weak_from_this()](std::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
     if (auto pool = weak.lock()) pool->arm_deferred_watches();
   });
 }
