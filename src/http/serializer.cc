@@ -66,6 +66,7 @@ class HeadBuilder {
   }
   [[gnu::noinline]] void grow(size_t n) { out_.resize(std::max(2 * out_.size(), pos_ + n + 256)); }
   [[gnu::always_inline]] void copy(std::string_view text) {  // room already made
+    if (text.empty()) return;  // an empty view's data() may be null, which memcpy must not get
     std::memcpy(out_.data() + pos_, text.data(), text.size());
     pos_ += text.size();
   }
