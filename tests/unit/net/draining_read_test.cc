@@ -20,6 +20,7 @@
 #include <asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include "loopback_pair.h"
 #include "net/listener.h"
 #include "net/receive_queue_hint.h"
 #include "net/socket_io.h"
@@ -27,23 +28,11 @@
 namespace needle::net {
 namespace {
 
-using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 // A connected loopback pair: `reader` is read through net::read_some, `peer` writes blocking.
-struct SocketPair {
-  asio::io_context io{1};
-  Socket reader{io};
-  Socket peer{io};
-
-  SocketPair() {
-    Acceptor acceptor(io);
-    // The proxy's listener setup: accepted sockets inherit TCP_INQ.
-    EXPECT_FALSE(open_listener(acceptor, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
-                               false));
-    peer.connect(acceptor.local_endpoint());
-    acceptor.accept(reader);
-  }
+struct SocketPair : LoopbackPair {
+  Socket& reader = accepted;
 
   void send(std::string_view bytes) { asio::write(peer, asio::buffer(bytes)); }
 

@@ -14,29 +14,20 @@
 #include <asio/read.hpp>
 #include <gtest/gtest.h>
 
+#include "loopback_pair.h"
 #include "net/listener.h"
 #include "net/socket_io.h"
 
 namespace needle::net {
 namespace {
 
-using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 // A connected loopback pair; `writer` is set up as the proxy sets up an accepted socket.
-struct WritePair {
-  asio::io_context io{1};
-  Socket writer{io};
-  Socket peer{io};
+struct WritePair : LoopbackPair {
+  Socket& writer = accepted;
 
-  WritePair() {
-    Acceptor acceptor(io);
-    EXPECT_FALSE(open_listener(acceptor, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
-                               false));
-    peer.connect(acceptor.local_endpoint());
-    acceptor.accept(writer);
-    tune_accepted_socket(writer);
-  }
+  WritePair() { tune_accepted_socket(writer); }
 
   std::string receive(size_t n) {
     std::string got(n, '\0');
@@ -125,7 +116,9 @@ TEST(WriteNow, ResetPeerIsAnErrorNotBytesLeft) {
     std::vector<asio::const_buffer> out{asio::buffer(data)};
     const bool left = write_now(pair.writer, out, written);
     failed = static_cast<bool>(written.error);
-    if (failed) EXPECT_FALSE(left);
+    if (failed) {
+      EXPECT_FALSE(left);
+    }
     std::this_thread::sleep_for(1ms);
   }
   EXPECT_TRUE(failed);
