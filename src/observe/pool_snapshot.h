@@ -31,6 +31,9 @@ struct WorkerSnapshot {
   unsigned worker = 0;
   MetricsShard metrics;
   std::vector<PoolSnapshot> pools;
+  // Client connections: with a session (reading, proxying, or idle under a sweep period) and
+  // parked (idle longer, waiting in the keep-alive park without a session).
+  size_t client_sessions = 0, client_parked = 0;
 };
 
 }  // namespace needle::observe

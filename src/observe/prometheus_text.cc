@@ -340,6 +340,16 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   x.sample("needle_build_info", {{"version", extras.version}}, uint64_t{1});
   x.family("needle_workers", "gauge", "Worker threads that answered this scrape.");
   x.sample("needle_workers", {}, static_cast<uint64_t>(workers.size()));
+  uint64_t sessions = 0, parked = 0;
+  for (const WorkerSnapshot& worker : workers) {
+    sessions += worker.client_sessions;
+    parked += worker.client_parked;
+  }
+  x.family("needle_client_connections", "gauge",
+           "Open client connections: state=\"session\" has a session (a request in progress, or "
+           "idle for under the park sweep period), state=\"parked\" idles in the keep-alive park.");
+  x.sample("needle_client_connections", {{"state", "session"}}, sessions);
+  x.sample("needle_client_connections", {{"state", "parked"}}, parked);
 
   render_requests(x, merged);
   render_upstream(x, merged);

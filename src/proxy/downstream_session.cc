@@ -26,8 +26,21 @@ http::ParserLimits limits_from(const config::ServerConfig& server) {
 }  // namespace
 
 DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
+    : DownstreamSession(worker, std::move(socket), std::string(), std::string()) {
+  std::error_code ec;
+  const auto peer = socket_.remote_endpoint(ec);
+  client_address_ = ec ? "unknown" : peer.address().to_string();
+  client_peer_ = ec ? client_address_
+                    : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
+                          ":" + std::to_string(peer.port());
+}
+
+DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket,
+                                     std::string client_address, std::string client_peer)
     : worker_(worker),
       socket_(std::move(socket)),
+      client_address_(std::move(client_address)),
+      client_peer_(std::move(client_peer)),
       runtime_(worker.runtime),
       parser_(limits_from(worker.runtime->config->server)),
       read_watchdog_(worker.executor,
@@ -44,13 +57,13 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
         std::error_code ec;
         if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
       }) {
-  std::error_code ec;
-  const auto peer = socket_.remote_endpoint(ec);
-  client_address_ = ec ? "unknown" : peer.address().to_string();
-  client_peer_ = ec ? client_address_
-                    : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
-                          ":" + std::to_string(peer.port());
   worker_.sessions.insert(this);
+}
+
+DownstreamSession::DownstreamSession(WorkerContext& worker, ParkedClient&& client)
+    : DownstreamSession(worker, std::move(client.socket), std::move(client.client_address),
+                        std::move(client.client_peer)) {
+  requests_served_ = client.requests_served;
 }
 
 DownstreamSession::~DownstreamSession() { worker_.sessions.erase(this); }
@@ -61,6 +74,29 @@ void DownstreamSession::begin_drain() {
     std::error_code ec;
     socket_.cancel(ec);
   }
+}
+
+void DownstreamSession::park_if_idle_before(uint64_t epoch) {
+  if (!idle_ || park_requested_ || idle_epoch_ >= epoch || worker_.park == nullptr) return;
+  park_requested_ = true;
+  std::error_code ec;
+  socket_.cancel(ec);  // ends the idle read; run() then hands the client over (hand_to_park)
+}
+
+bool DownstreamSession::hand_to_park(TimePoint deadline) {
+  park_requested_ = false;
+  // A deadline that passed meanwhile, a drain or a closed socket: close as the idle wait would.
+  if (close_after_response_ || worker_.draining || !socket_.is_open() ||
+      deadline == TimePoint::max()) {
+    return false;
+  }
+  worker_.park->park(ParkedClient{.socket = std::move(socket_),
+                                  .client_address = std::move(client_address_),
+                                  .client_peer = std::move(client_peer_),
+                                  .requests_served = requests_served_,
+                                  .deadline = deadline});
+  parked_ = true;
+  return true;
 }
 
 bool DownstreamSession::may_keep_client() const {
@@ -85,9 +121,17 @@ net::Task<void> DownstreamSession::run() {
                                             : server.client_idle_timeout);
       const auto read =
           net::to_result(co_await net::read_some_draining(socket_, asio::buffer(idle_bytes_)));
+      const TimePoint deadline = read_watchdog_.deadline();
       end_idle_wait(read);
       idle_ = false;
-      if (read.error) break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
+      if (read.error) {
+        if (park_requested_ && read.error == asio::error::operation_aborted &&
+            hand_to_park(deadline)) {
+          co_return;  // the client waits in the park; a new session resumes it
+        }
+        break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
+      }
+      park_requested_ = false;  // the next request came first
       // A reload may have happened while idle: the next request uses the current generation.
       runtime_ = worker_.runtime;
     }
@@ -123,6 +167,7 @@ net::Task<void> DownstreamSession::run() {
 // would re-arm epoll with epoll_ctl every time). The bytes move into a pooled buffer once here.
 // The read itself is awaited in run(), between these two: no coroutine frame per request.
 void DownstreamSession::begin_idle_wait(Millis timeout) {
+  idle_epoch_ = worker_.idle_epoch;
   buffer_.reset();
   begin_ = end_ = 0;
   read_watchdog_.arm(timeout, kIdle);

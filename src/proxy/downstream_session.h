@@ -14,6 +14,7 @@
 #include "http/parser.h"
 #include "net/socket_io.h"
 #include "observe/request_record.h"
+#include "proxy/keepalive_park.h"
 #include "proxy/watchdog.h"
 #include "proxy/worker_context.h"
 
@@ -27,6 +28,8 @@ enum class BodyReadStatus { more, complete, client_closed, client_timeout, bad_b
 class DownstreamSession {
  public:
   DownstreamSession(WorkerContext& worker, net::Socket socket);
+  // A client back from the keep-alive park (it sent bytes, or closed).
+  DownstreamSession(WorkerContext& worker, ParkedClient&& client);
   ~DownstreamSession();
   DownstreamSession(const DownstreamSession&) = delete;
   DownstreamSession& operator=(const DownstreamSession&) = delete;
@@ -35,11 +38,18 @@ class DownstreamSession {
   // Shutdown: close now if idle between requests; otherwise the response in progress carries
   // Connection: close and the session ends after it.
   void begin_drain();
+  // Park sweep: a session whose keep-alive wait began before sweep `epoch` (WorkerContext::
+  // idle_epoch) hands its client to the worker's park and ends (run() returns, parked() true).
+  void park_if_idle_before(uint64_t epoch);
+  bool parked() const { return parked_; }
 
  private:
   friend class Exchange;
   enum Phase : int { kIdle = 1, kHeader, kBody, kSend, kLinger };
   enum class HeadStatus { ok, closed_quietly, timeout, bad };
+
+  DownstreamSession(WorkerContext& worker, net::Socket socket, std::string client_address,
+                    std::string client_peer);
 
   // Starts the head's clock and parses what is buffered (all of a keep-alive request, usually).
   http::ParseStop parse_buffered_head();
@@ -60,6 +70,8 @@ class DownstreamSession {
   // of the next request end up in buffer_ (acquired on arrival).
   void begin_idle_wait(Millis timeout);
   void end_idle_wait(const net::IoResult& read);
+  // After an idle wait cancelled by park_if_idle_before(): moves the client into the park.
+  bool hand_to_park(TimePoint deadline);
   // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
   net::Task<net::IoResult> read_more(Millis timeout, Phase phase);
   // Next decoded body spans (valid until the next call), or a terminal status.
@@ -118,6 +130,9 @@ class DownstreamSession {
   observe::RequestRecord record_;  // the request in progress (reused: see RequestRecord::reset)
   uint32_t requests_served_ = 0;
   bool idle_ = false;
+  uint64_t idle_epoch_ = 0;  // WorkerContext::idle_epoch when the idle wait began
+  bool park_requested_ = false;
+  bool parked_ = false;
   bool close_after_response_ = false;
 };
 

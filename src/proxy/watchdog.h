@@ -23,6 +23,8 @@ class Watchdog {
   // Arms (or re-arms) for `timeout` from now; `phase` is remembered for expired_phase().
   void arm(Millis timeout, int phase);
   void disarm();
+  // The armed deadline; TimePoint::max() when disarmed.
+  TimePoint deadline() const { return deadline_; }
   bool expired() const { return expired_; }
   int expired_phase() const { return expired_phase_; }
   void clear_expired() { expired_ = false; }

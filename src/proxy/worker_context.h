@@ -15,6 +15,7 @@
 namespace needle::proxy {
 
 class DownstreamSession;
+class KeepAlivePark;
 
 // Receives each finished request (access log, metrics, alerts). Runs on the worker thread.
 class RequestObserver {
@@ -37,15 +38,24 @@ class ResponseParserPool {
     }
     auto parser = std::move(spare_.back());
     spare_.pop_back();
+    if (spare_.size() < low_water_) low_water_ = spare_.size();
     return parser;
   }
   void give_back(std::unique_ptr<http::ResponseParser> parser) {
     if (parser && spare_.size() < kMaxSpare) spare_.push_back(std::move(parser));
   }
+  // As BufferPool::release_unused: frees the parsers no exchange needed since the last call.
+  size_t release_unused() {
+    const size_t unused = low_water_;
+    spare_.erase(spare_.begin(), spare_.begin() + static_cast<std::ptrdiff_t>(unused));
+    low_water_ = spare_.size();
+    return unused;
+  }
 
  private:
   static constexpr size_t kMaxSpare = 1024;
   std::vector<std::unique_ptr<http::ResponseParser>> spare_;
+  size_t low_water_ = 0;
 };
 
 struct WorkerContext {
@@ -62,7 +72,11 @@ struct WorkerContext {
   BufferPool upstream_buffers{64 * 1024, 256};
   ResponseParserPool response_parsers;
   bool draining = false;
-  std::unordered_set<DownstreamSession*> sessions;  // live sessions, for drain
+  std::unordered_set<DownstreamSession*> sessions;  // live sessions, for drain and parking
+  // Clients idle in keep-alive longer than a sweep period wait here without a session; null: the
+  // sessions never park (tests that run sessions without a worker).
+  KeepAlivePark* park = nullptr;
+  uint64_t idle_epoch = 0;  // park sweeps done so far
 };
 
 }  // namespace needle::proxy

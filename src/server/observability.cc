@@ -96,6 +96,8 @@ std::vector<observe::WorkerSnapshot> Observability::gather(
       snap.worker = w.index();
       snap.metrics = w.observer().metrics();
       snap.pools = snapshot_pools(*w.context().runtime);
+      snap.client_sessions = w.context().sessions.size();
+      snap.client_parked = w.parked_clients();
       promise->set_value(std::move(snap));
     });
   }

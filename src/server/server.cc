@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "base/heap_release.h"
 #include "base/log.h"
 #include "net/listener.h"
 
@@ -79,9 +80,9 @@ int Server::run() {
     if (!addresses.empty()) addresses += ", ";
     addresses += net::endpoint_string(endpoint);
   }
-  log::info("server", "needle listening on {} with {} worker(s); admin {}; config {}", addresses,
-            count, config_->admin.address ? config_->admin.address->to_string() : "off",
-            config_->source);
+  log::info("server", "needle listening on {} with {} worker(s); admin {}; config {}; malloc {}",
+            addresses, count, config_->admin.address ? config_->admin.address->to_string() : "off",
+            config_->source, heap_is_jemalloc() ? "jemalloc" : "libc");
 
   wait_signals();
   control_.run();

@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "base/heap_release.h"
 #include "base/log.h"
 #include "net/listener.h"
 #include "proxy/downstream_session.h"
@@ -16,10 +17,16 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
                std::unique_ptr<WorkerObserver> observer)
     : context_(index, io_.get_executor(), SteadyClock::instance()),
       observer_(std::move(observer)),
-      flush_timer_(io_) {
+      flush_timer_(io_),
+      park_sweep_timer_(io_),
+      park_(
+          io_.get_executor(), context_.clock,
+          [this](proxy::ParkedClient&& client) { spawn_session(std::move(client)); },
+          [this] { connection_closed(); }) {
   context_.runtime = std::make_shared<proxy::WorkerRuntime>(io_.get_executor(), std::move(config),
                                                             context_.clock);
   context_.observer = observer_.get();
+  context_.park = &park_;
 }
 
 Worker::~Worker() {
@@ -48,6 +55,7 @@ void Worker::start() {
     asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
   }
   start_flush_timer();
+  start_park_sweep();
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(io_);
     io_.run();
@@ -65,6 +73,36 @@ void Worker::start_flush_timer() {
     if (ec) return;
     observer_->flush();
     start_flush_timer();
+  });
+}
+
+// A sweep period long enough that request/response traffic never parks (its sessions idle for
+// well under a millisecond), short enough that an idle burst gives its memory back within half
+// a second.
+constexpr Millis kParkSweep{250};
+// Parking this many sessions (or releasing this many pooled buffers) frees enough heap to be worth
+// returning to the kernel now rather than at the allocator's decay (base/heap_release.h).
+constexpr size_t kTrimAfterParked = 256;
+constexpr size_t kTrimAfterReleased = 64;
+
+void Worker::start_park_sweep() {
+  park_sweep_timer_.expires_after(kParkSweep);
+  park_sweep_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    // Buffers and parsers a burst left in the pools and nobody used for a whole period go.
+    const size_t released = context_.client_buffers.release_unused() +
+                            context_.upstream_buffers.release_unused() +
+                            context_.response_parsers.release_unused();
+    // The sessions asked last time have handed over by now (their cancelled reads completed).
+    if (park_.size() >= parked_at_last_sweep_ + kTrimAfterParked ||
+        released >= kTrimAfterReleased) {
+      release_free_heap();
+    }
+    parked_at_last_sweep_ = park_.size();
+    // Sessions whose idle wait began before the previous sweep have idled a whole period.
+    for (auto* session : context_.sessions) session->park_if_idle_before(context_.idle_epoch);
+    ++context_.idle_epoch;
+    start_park_sweep();
   });
 }
 
@@ -121,18 +159,28 @@ net::Task<void> Worker::accept_loop(net::Acceptor& acceptor) {
     }
     net::tune_accepted_socket(socket);
     ++connections_;
-    asio::co_spawn(
-        io_,
-        [this, s = std::move(socket)]() mutable -> net::Task<void> {
-          auto session = std::make_unique<proxy::DownstreamSession>(context_, std::move(s));
-          co_await session->run();
-        },
-        [this](std::exception_ptr) {
-          --connections_;
-          wake_accept_loops();  // a paused accept loop may take the next connection
-          maybe_finish_drain();
-        });
+    spawn_session(std::move(socket));
   }
+}
+
+template <typename Client>
+void Worker::spawn_session(Client client) {
+  asio::co_spawn(
+      io_,
+      [this, c = std::move(client)]() mutable -> net::Task<bool> {
+        auto session = std::make_unique<proxy::DownstreamSession>(context_, std::move(c));
+        co_await session->run();
+        co_return session->parked();
+      },
+      [this](std::exception_ptr, bool parked) {
+        if (!parked) connection_closed();  // a parked client is still open: the park counts it
+      });
+}
+
+void Worker::connection_closed() {
+  --connections_;
+  wake_accept_loops();  // a paused accept loop may take the next connection
+  maybe_finish_drain();
 }
 
 void Worker::post_reload(std::shared_ptr<const config::Config> config) {
@@ -155,6 +203,7 @@ void Worker::post_drain() {
     }
     wake_accept_loops();
     for (auto* session : context_.sessions) session->begin_drain();
+    park_.close_all();
     maybe_finish_drain();
   });
 }
@@ -163,6 +212,7 @@ void Worker::maybe_finish_drain() {
   if (!context_.draining || connections_ != 0) return;
   for (auto& cluster : context_.runtime->clusters) cluster->drain();
   flush_timer_.cancel();
+  park_sweep_timer_.cancel();
   observer_->flush();
   io_.stop();
 }

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "net/io_types.h"
 #include "observe/metrics_shard.h"
+#include "proxy/keepalive_park.h"
 #include "proxy/worker_context.h"
 #include "server/worker_io_context.h"
 
@@ -49,13 +50,20 @@ class Worker {
   proxy::WorkerContext& context() { return context_; }
   WorkerObserver& observer() { return *observer_; }
   bool stopped() const { return stopped_.load(); }
+  size_t parked_clients() const { return park_.size(); }  // on the worker's thread
 
  private:
   net::Task<void> accept_loop(net::Acceptor& acceptor);
   // Waits until `connections_` is below the limit (or `at_most` passed, for accept backoff).
   net::Task<void> wait_for_accept_slot(std::optional<Millis> at_most);
   void wake_accept_loops();
+  // Runs a session for an accepted client, or for a parked one that became readable.
+  template <typename Client>
+  void spawn_session(Client client);
+  void connection_closed();  // a session ended, or the park closed a client
   void start_flush_timer();
+  // Every kParkSweep: sessions idle in keep-alive since before the previous sweep park.
+  void start_park_sweep();
   void maybe_finish_drain();
 
   // One thread runs it. UNSAFE_IO drops the reactor's per-descriptor locks (every start and
@@ -68,12 +76,15 @@ class Worker {
   std::unique_ptr<WorkerObserver> observer_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   net::Timer flush_timer_;
+  net::Timer park_sweep_timer_;
+  proxy::KeepAlivePark park_;
+  size_t parked_at_last_sweep_ = 0;
   // Timers of the accept loops paused at the connection limit (or backing off after an accept
   // error); a session ending, a reload or a drain cancels them to wake the loops.
   std::vector<net::Timer*> paused_accepts_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
-  uint32_t connections_ = 0;  // live sessions on this worker
+  uint32_t connections_ = 0;  // client connections on this worker: sessions and parked
   // Accept errors (EMFILE, ENFILE, ENOBUFS) are logged at most once per second with a count.
   TimePoint accept_error_logged_at_{};
   uint64_t accept_errors_unlogged_ = 0;

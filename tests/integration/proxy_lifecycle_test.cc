@@ -210,5 +210,82 @@ TEST(ProxyAdmin, HealthzMetricsAndPools) {
       << pools->body;
 }
 
+// The keep-alive park (proxy/keepalive_park.h), seen from outside: /metrics counts the client as
+// parked once it idled past the sweep period, and its next request on the same connection is
+// served as if it had never left its session; a SIGTERM closes parked clients at once.
+std::optional<std::string> client_connections(int admin, std::string_view state) {
+  auto m = get(admin, "/metrics");
+  if (!m || m->status != 200) return std::nullopt;
+  const std::string series = "needle_client_connections{state=\"" + std::string(state) + "\"} ";
+  const size_t at = m->body.find(series);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t begin = at + series.size();
+  return m->body.substr(begin, m->body.find('\n', begin) - begin);
+}
+
+TEST(ProxyKeepAlivePark, IdleClientIsParkedAndItsNextRequestIsServed) {
+  ScriptedUpstream upstream;
+  ConfigSpec spec;
+  spec.admin_port = free_port();
+  spec.clusters.push_back(ClusterSpec{"app", {upstream.port()}, ""});
+  auto needle = start_needle(spec);
+  HttpClient client;
+  ASSERT_TRUE(client.connect(needle->port()));
+  auto first = client.get("/first");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200);
+  // Parked within two sweep periods (500 ms) of going idle.
+  EXPECT_TRUE(eventually([&] { return client_connections(spec.admin_port, "parked") == "1"; },
+                         milliseconds(3000)))
+      << client_connections(spec.admin_port, "parked").value_or("no series");
+  auto second = client.get("/second");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->status, 200);
+  EXPECT_TRUE(second->keep_alive);
+  ASSERT_EQ(upstream.requests_received(), 2u);
+  EXPECT_EQ(upstream.requests()[1].target, "/second");
+  // Forwarding facts survive the park: the upstream sees the same client address.
+  EXPECT_EQ(upstream.requests()[1].headers.get("x-forwarded-for"), "127.0.0.1");
+  EXPECT_EQ(client_connections(spec.admin_port, "session"), "1");
+  auto third = client.get("/third");  // and the resumed session serves keep-alive as usual
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->status, 200);
+}
+
+TEST(ProxyKeepAlivePark, ParkedClientClosesAtItsIdleTimeout) {
+  ScriptedUpstream upstream;
+  auto needle = start_needle_for(upstream.port(), "client_idle_timeout = \"1200ms\"\n");
+  HttpClient client;
+  ASSERT_TRUE(client.connect(needle->port()));
+  ASSERT_TRUE(client.get("/").has_value());
+  const auto idle_since = Clock::now();
+  EXPECT_EQ(client.closed_by_peer(milliseconds(3000)), PeerClose::eof);
+  const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - idle_since).count();
+  // Parked after 250-500 ms; the park's own timer closes it at the session's deadline.
+  EXPECT_GE(waited, 1150);
+  EXPECT_LE(waited, 1700);
+}
+
+TEST(ProxyKeepAlivePark, SigtermClosesParkedClientsAndExitsPromptly) {
+  ScriptedUpstream upstream;
+  ConfigSpec spec;
+  spec.admin_port = free_port();
+  spec.server_extra = "drain_timeout = \"5s\"\n";
+  spec.clusters.push_back(ClusterSpec{"app", {upstream.port()}, ""});
+  auto needle = start_needle(spec);
+  HttpClient client;
+  ASSERT_TRUE(client.connect(needle->port()));
+  ASSERT_TRUE(client.get("/").has_value());
+  ASSERT_TRUE(eventually([&] { return client_connections(spec.admin_port, "parked") == "1"; },
+                         milliseconds(3000)));
+  const auto signalled = Clock::now();
+  needle->terminate(SIGTERM);
+  EXPECT_EQ(client.closed_by_peer(milliseconds(2000)), PeerClose::eof);
+  auto status = needle->wait_exit(milliseconds(3000));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(status);
+  EXPECT_LT(std::chrono::duration_cast<milliseconds>(Clock::now() - signalled).count(), 2000);
+}
+
 }  // namespace
 }  // namespace needle::test

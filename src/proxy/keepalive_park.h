@@ -1,0 +1,82 @@
+#pragma once
+// Where a client connection waits once it has idled in keep-alive for a while: the socket and the
+// few facts a session needs to go on (ParkedClient), a pending readiness wait, and its keep-alive
+// deadline. The session itself (parser, watchdogs, scratch strings, coroutine frames: several KiB)
+// is gone, so 10k idle clients cost 10k small records, the way nginx frees a keep-alive
+// connection's request and buffers and keeps only its ngx_connection_t.
+//
+// Parking is for connections idle longer than a sweep period (the worker's park sweep asks such
+// sessions to park, DownstreamSession::park_if_idle_since); a client that sends its next request
+// sooner never leaves its session, so request-per-request traffic pays nothing for this.
+//
+// Invariants: every parked client has exactly one pending handler (its async_wait, or a posted
+// wake when bytes were already there), which runs exactly once (ready, or aborted when the park
+// closed the socket), and only that handler frees the record: no handler sees a freed record.
+// `on_closed` runs once per client the park closes (deadline, drain), `on_wake` once per client
+// that became readable (bytes or FIN: the resumed session reads them, or the end of stream).
+// Single-threaded: the worker's thread only.
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <string>
+
+#include "base/clock.h"
+#include "net/io_types.h"
+
+namespace needle::proxy {
+
+// What survives of a session while its client is parked.
+struct ParkedClient {
+  net::Socket socket;
+  std::string client_address;  // ip only (X-Forwarded-For)
+  std::string client_peer;     // "ip:port" (access log)
+  uint32_t requests_served = 0;
+  TimePoint deadline{};  // keep-alive (or first-request header) deadline set by the session
+};
+
+class KeepAlivePark {
+ public:
+  using WakeHandler = std::function<void(ParkedClient&&)>;
+  using CloseHandler = std::function<void()>;
+
+  KeepAlivePark(net::Executor executor, const Clock& clock, WakeHandler on_wake,
+                CloseHandler on_closed);
+  ~KeepAlivePark();
+  KeepAlivePark(const KeepAlivePark&) = delete;
+  KeepAlivePark& operator=(const KeepAlivePark&) = delete;
+
+  // Takes the client until it becomes readable or its deadline passes. Bytes already queued
+  // (they may have come after the session's idle read was cancelled) wake it on the next turn.
+  void park(ParkedClient client);
+  // Closes the parked clients whose deadline is at or before `now` (RFC 9112 9.6: a quiet close
+  // of an idle connection). Returns how many. The park's timer calls it at the earliest deadline.
+  size_t expire(TimePoint now);
+  // Drain: closes every parked client.
+  size_t close_all();
+  size_t size() const { return waiting_; }
+
+ private:
+  struct Entry {
+    ParkedClient client;
+    bool closed = false;  // closed by the park; its wait handler only frees the entry
+  };
+  using Entries = std::list<Entry>;
+
+  void on_ready(Entries::iterator entry, std::error_code ec);
+  void close(Entry& entry);
+  // Keeps one timer wait pending for the earliest open deadline (re-armed only when it changes).
+  void arm_timer();
+  void on_timer(std::error_code ec, TimePoint at);
+
+  const Clock& clock_;
+  net::Timer timer_;
+  TimePoint timer_at_ = TimePoint::max();  // expiry of the pending timer wait, max() if none
+  WakeHandler on_wake_;
+  CloseHandler on_closed_;
+  // Ordered by deadline (sessions share a timeout, so appending keeps the order; a reload that
+  // shortens it inserts further forward). Closed entries stay until their wait handler runs.
+  Entries entries_;
+  size_t waiting_ = 0;  // entries not closed
+};
+
+}  // namespace needle::proxy
