@@ -26,21 +26,8 @@ http::ParserLimits limits_from(const config::ServerConfig& server) {
 }  // namespace
 
 DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
-    : DownstreamSession(worker, std::move(socket), std::string(), std::string()) {
-  std::error_code ec;
-  const auto peer = socket_.remote_endpoint(ec);
-  client_address_ = ec ? "unknown" : peer.address().to_string();
-  client_peer_ = ec ? client_address_
-                    : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
-                          ":" + std::to_string(peer.port());
-}
-
-DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket,
-                                     std::string client_address, std::string client_peer)
     : worker_(worker),
       socket_(std::move(socket)),
-      client_address_(std::move(client_address)),
-      client_peer_(std::move(client_peer)),
       runtime_(worker.runtime),
       parser_(limits_from(worker.runtime->config->server)),
       read_watchdog_(worker.executor,
@@ -58,11 +45,16 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket,
         if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
       }) {
   worker_.sessions.insert(this);
+  std::error_code ec;
+  const auto peer = socket_.remote_endpoint(ec);
+  client_address_ = ec ? "unknown" : peer.address().to_string();
+  client_peer_ = ec ? client_address_
+                    : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
+                          ":" + std::to_string(peer.port());
 }
 
 DownstreamSession::DownstreamSession(WorkerContext& worker, ParkedClient&& client)
-    : DownstreamSession(worker, std::move(client.socket), std::move(client.client_address),
-                        std::move(client.client_peer)) {
+    : DownstreamSession(worker, std::move(client.socket)) {
   requests_served_ = client.requests_served;
 }
 
@@ -90,11 +82,8 @@ bool DownstreamSession::hand_to_park(TimePoint deadline) {
       deadline == TimePoint::max()) {
     return false;
   }
-  worker_.park->park(ParkedClient{.socket = std::move(socket_),
-                                  .client_address = std::move(client_address_),
-                                  .client_peer = std::move(client_peer_),
-                                  .requests_served = requests_served_,
-                                  .deadline = deadline});
+  worker_.park->park(ParkedClient{
+      .socket = std::move(socket_), .requests_served = requests_served_, .deadline = deadline});
   parked_ = true;
   return true;
 }

@@ -48,9 +48,6 @@ class DownstreamSession {
   enum Phase : int { kIdle = 1, kHeader, kBody, kSend, kLinger };
   enum class HeadStatus { ok, closed_quietly, timeout, bad };
 
-  DownstreamSession(WorkerContext& worker, net::Socket socket, std::string client_address,
-                    std::string client_peer);
-
   // Starts the head's clock and parses what is buffered (all of a keep-alive request, usually).
   http::ParseStop parse_buffered_head();
   // Reads and parses the rest of the head, from where parse_buffered_head() stopped; answers a

@@ -4,9 +4,13 @@
 
 #include <cerrno>
 
+#include <asio/bind_allocator.hpp>
 #include <asio/post.hpp>
 
 namespace needle::proxy {
+
+// A list node (the entry and two links) takes one block.
+static_assert(sizeof(ParkedClient) + sizeof(bool) + 2 * sizeof(void*) <= BlockPool::kBlockSize);
 
 KeepAlivePark::KeepAlivePark(net::Executor executor, const Clock& clock, WakeHandler on_wake,
                              CloseHandler on_closed)
@@ -40,8 +44,10 @@ void KeepAlivePark::park(ParkedClient client) {
         peeked >= 0 ? std::error_code() : std::error_code(errno, std::system_category());
     asio::post(timer_.get_executor(), [this, entry, ec] { on_ready(entry, ec); });
   } else {
-    entry->client.socket.async_wait(asio::socket_base::wait_read,
-                                    [this, entry](std::error_code ec) { on_ready(entry, ec); });
+    entry->client.socket.async_wait(
+        asio::socket_base::wait_read,
+        asio::bind_allocator(BlockAllocator<void>(&blocks_),
+                             [this, entry](std::error_code ec) { on_ready(entry, ec); }));
   }
   arm_timer();
 }

@@ -82,8 +82,8 @@ void Worker::start_flush_timer() {
 constexpr Millis kParkSweep{250};
 // Parking this many sessions (or releasing this many pooled buffers) frees enough heap to be worth
 // returning to the kernel now rather than at the allocator's decay (base/heap_release.h).
-constexpr size_t kTrimAfterParked = 256;
-constexpr size_t kTrimAfterReleased = 64;
+constexpr size_t kTrimAfterParked = 32;
+constexpr size_t kTrimAfterReleased = 16;
 
 void Worker::start_park_sweep() {
   park_sweep_timer_.expires_after(kParkSweep);

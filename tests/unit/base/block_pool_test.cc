@@ -1,0 +1,39 @@
+#include "base/block_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <list>
+#include <set>
+
+namespace needle {
+namespace {
+
+TEST(BlockPool, BlocksAreDistinctReusedAndGrowByWholeChunks) {
+  BlockPool pool;
+  constexpr size_t kPerChunk = BlockPool::kChunkSize / BlockPool::kBlockSize;
+  std::set<void*> taken;
+  for (size_t i = 0; i < kPerChunk; ++i) EXPECT_TRUE(taken.insert(pool.allocate()).second);
+  EXPECT_EQ(pool.chunks(), 1u);
+  void* next = pool.allocate();  // the first chunk is used up
+  EXPECT_EQ(pool.chunks(), 2u);
+  EXPECT_FALSE(taken.count(next));
+  pool.deallocate(next);
+  EXPECT_EQ(pool.allocate(), next);  // a freed block is the next one handed out
+}
+
+TEST(BlockAllocator, ListNodesComeFromThePoolAndLargeObjectsFromTheHeap) {
+  BlockPool pool;
+  {
+    std::list<int, BlockAllocator<int>> list{BlockAllocator<int>(&pool)};
+    for (int i = 0; i < 100; ++i) list.push_back(i);
+    EXPECT_EQ(pool.chunks(), 1u);
+  }
+  BlockAllocator<std::array<char, 4 * BlockPool::kBlockSize>> big(&pool);
+  auto* p = big.allocate(1);  // does not fit a block: the heap, and the pool stays as it was
+  big.deallocate(p, 1);
+  EXPECT_EQ(pool.chunks(), 1u);
+}
+
+}  // namespace
+}  // namespace needle
