@@ -49,13 +49,14 @@ class BlockPool {
 };
 
 // Allocates one T at a time from a BlockPool when it fits a block, from the heap otherwise (so a
-// container or Asio may rebind it to any type).
+// container or Asio may rebind it to any type). It shares ownership of the pool: an operation
+// that an io_context destroys after the pool's owner is gone still has its block's chunk.
 template <typename T>
 class BlockAllocator {
  public:
   using value_type = T;
 
-  explicit BlockAllocator(BlockPool* pool) : pool_(pool) {}
+  explicit BlockAllocator(std::shared_ptr<BlockPool> pool) : pool_(std::move(pool)) {}
   template <typename U>
   BlockAllocator(const BlockAllocator<U>& other) : pool_(other.pool()) {}
 
@@ -70,7 +71,7 @@ class BlockAllocator {
       std::allocator<T>().deallocate(p, n);
     }
   }
-  BlockPool* pool() const { return pool_; }
+  const std::shared_ptr<BlockPool>& pool() const { return pool_; }
   template <typename U>
   bool operator==(const BlockAllocator<U>& other) const {
     return pool_ == other.pool();
@@ -80,7 +81,7 @@ class BlockAllocator {
   static bool fits(size_t n) {
     return n == 1 && sizeof(T) <= BlockPool::kBlockSize && alignof(T) <= alignof(std::max_align_t);
   }
-  BlockPool* pool_;
+  std::shared_ptr<BlockPool> pool_;
 };
 
 }  // namespace needle

@@ -46,7 +46,7 @@ void KeepAlivePark::park(ParkedClient client) {
   } else {
     entry->client.socket.async_wait(
         asio::socket_base::wait_read,
-        asio::bind_allocator(BlockAllocator<void>(&blocks_),
+        asio::bind_allocator(BlockAllocator<void>(blocks_),
                              [this, entry](std::error_code ec) { on_ready(entry, ec); }));
   }
   arm_timer();

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 
 #include "base/block_pool.h"
 #include "base/clock.h"
@@ -73,12 +74,13 @@ class KeepAlivePark {
   TimePoint timer_at_ = TimePoint::max();  // expiry of the pending timer wait, max() if none
   WakeHandler on_wake_;
   CloseHandler on_closed_;
-  // The entries' list nodes and their wait operations (one block each): declared before
-  // entries_, so it outlives them.
-  BlockPool blocks_;
+  // The entries' list nodes and their wait operations (one block each). Shared with their
+  // allocators: the waits that closing the sockets at destruction aborts are destroyed later, by
+  // the io_context, and give their blocks back then.
+  std::shared_ptr<BlockPool> blocks_ = std::make_shared<BlockPool>();
   // Ordered by deadline (sessions share a timeout, so appending keeps the order; a reload that
   // shortens it inserts further forward). Closed entries stay until their wait handler runs.
-  Entries entries_{BlockAllocator<Entry>(&blocks_)};
+  Entries entries_{BlockAllocator<Entry>(blocks_)};
   size_t waiting_ = 0;  // entries not closed
 };
 

@@ -72,12 +72,35 @@ TEST(ProxyShutdown, DrainTimeoutWithStuckRequestsExitsCleanly) {
   }
 }
 
-TEST(ProxyShutdown, SigtermClosesIdleClientsAndExitsPromptly) {
+// The keep-alive park (proxy/keepalive_park.h), seen from outside: /metrics counts the client as
+// parked once it idled past the sweep period, and its next request on the same connection is
+// served as if it had never left its session; a SIGTERM closes parked clients at once.
+std::optional<std::string> client_connections(int admin, std::string_view state) {
+  auto m = get(admin, "/metrics");
+  if (!m || m->status != 200) return std::nullopt;
+  const std::string series = "needle_client_connections{state=\"" + std::string(state) + "\"} ";
+  const size_t at = m->body.find(series);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t begin = at + series.size();
+  return m->body.substr(begin, m->body.find('\n', begin) - begin);
+}
+
+// An idle client (still in its session, or parked) is closed at once by SIGTERM, and needle
+// exits 0 long before its drain timeout.
+void expect_sigterm_closes_idle_client(bool wait_until_parked) {
   ScriptedUpstream upstream;
-  auto needle = start_needle_for(upstream.port(), "drain_timeout = \"5s\"\n");
+  ConfigSpec spec;
+  spec.admin_port = free_port();
+  spec.server_extra = "drain_timeout = \"5s\"\n";
+  spec.clusters.push_back(ClusterSpec{"app", {upstream.port()}, ""});
+  auto needle = start_needle(spec);
   HttpClient client;
   ASSERT_TRUE(client.connect(needle->port()));
   ASSERT_TRUE(client.get("/").has_value());
+  if (wait_until_parked) {
+    ASSERT_TRUE(eventually([&] { return client_connections(spec.admin_port, "parked") == "1"; },
+                           milliseconds(3000)));
+  }
   const auto signalled = Clock::now();
   needle->terminate(SIGTERM);
   EXPECT_EQ(client.closed_by_peer(milliseconds(2000)), PeerClose::eof);
@@ -85,6 +108,14 @@ TEST(ProxyShutdown, SigtermClosesIdleClientsAndExitsPromptly) {
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(status);
   EXPECT_LT(std::chrono::duration_cast<milliseconds>(Clock::now() - signalled).count(), 2000);
+}
+
+TEST(ProxyShutdown, SigtermClosesIdleClientsAndExitsPromptly) {
+  expect_sigterm_closes_idle_client(false);
+}
+
+TEST(ProxyKeepAlivePark, SigtermClosesParkedClientsAndExitsPromptly) {
+  expect_sigterm_closes_idle_client(true);
 }
 
 struct CommandResult {
@@ -210,19 +241,6 @@ TEST(ProxyAdmin, HealthzMetricsAndPools) {
       << pools->body;
 }
 
-// The keep-alive park (proxy/keepalive_park.h), seen from outside: /metrics counts the client as
-// parked once it idled past the sweep period, and its next request on the same connection is
-// served as if it had never left its session; a SIGTERM closes parked clients at once.
-std::optional<std::string> client_connections(int admin, std::string_view state) {
-  auto m = get(admin, "/metrics");
-  if (!m || m->status != 200) return std::nullopt;
-  const std::string series = "needle_client_connections{state=\"" + std::string(state) + "\"} ";
-  const size_t at = m->body.find(series);
-  if (at == std::string::npos) return std::nullopt;
-  const size_t begin = at + series.size();
-  return m->body.substr(begin, m->body.find('\n', begin) - begin);
-}
-
 TEST(ProxyKeepAlivePark, IdleClientIsParkedAndItsNextRequestIsServed) {
   ScriptedUpstream upstream;
   ConfigSpec spec;
@@ -264,27 +282,6 @@ TEST(ProxyKeepAlivePark, ParkedClientClosesAtItsIdleTimeout) {
   // Parked after 250-500 ms; the park's own timer closes it at the session's deadline.
   EXPECT_GE(waited, 1150);
   EXPECT_LE(waited, 1700);
-}
-
-TEST(ProxyKeepAlivePark, SigtermClosesParkedClientsAndExitsPromptly) {
-  ScriptedUpstream upstream;
-  ConfigSpec spec;
-  spec.admin_port = free_port();
-  spec.server_extra = "drain_timeout = \"5s\"\n";
-  spec.clusters.push_back(ClusterSpec{"app", {upstream.port()}, ""});
-  auto needle = start_needle(spec);
-  HttpClient client;
-  ASSERT_TRUE(client.connect(needle->port()));
-  ASSERT_TRUE(client.get("/").has_value());
-  ASSERT_TRUE(eventually([&] { return client_connections(spec.admin_port, "parked") == "1"; },
-                         milliseconds(3000)));
-  const auto signalled = Clock::now();
-  needle->terminate(SIGTERM);
-  EXPECT_EQ(client.closed_by_peer(milliseconds(2000)), PeerClose::eof);
-  auto status = needle->wait_exit(milliseconds(3000));
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(status);
-  EXPECT_LT(std::chrono::duration_cast<milliseconds>(Clock::now() - signalled).count(), 2000);
 }
 
 }  // namespace

@@ -23,16 +23,25 @@ TEST(BlockPool, BlocksAreDistinctReusedAndGrowByWholeChunks) {
 }
 
 TEST(BlockAllocator, ListNodesComeFromThePoolAndLargeObjectsFromTheHeap) {
-  BlockPool pool;
+  auto pool = std::make_shared<BlockPool>();
   {
-    std::list<int, BlockAllocator<int>> list{BlockAllocator<int>(&pool)};
+    std::list<int, BlockAllocator<int>> list{BlockAllocator<int>(pool)};
     for (int i = 0; i < 100; ++i) list.push_back(i);
-    EXPECT_EQ(pool.chunks(), 1u);
+    EXPECT_EQ(pool->chunks(), 1u);
   }
-  BlockAllocator<std::array<char, 4 * BlockPool::kBlockSize>> big(&pool);
+  BlockAllocator<std::array<char, 4 * BlockPool::kBlockSize>> big(pool);
   auto* p = big.allocate(1);  // does not fit a block: the heap, and the pool stays as it was
   big.deallocate(p, 1);
-  EXPECT_EQ(pool.chunks(), 1u);
+  EXPECT_EQ(pool->chunks(), 1u);
+}
+
+TEST(BlockAllocator, KeepsThePoolAliveForBlocksGivenBackLate) {
+  auto pool = std::make_shared<BlockPool>();
+  BlockAllocator<long> late(pool);
+  long* p = late.allocate(1);
+  pool.reset();  // the owner is gone; an operation destroyed later still gives its block back
+  late.deallocate(p, 1);
+  EXPECT_EQ(late.pool().use_count(), 1);
 }
 
 }  // namespace
