@@ -4,7 +4,8 @@
 // Single-threaded (one pool per worker); no locks.
 #include <cstddef>
 #include <memory>
-#include <vector>
+
+#include "base/spare_list.h"
 
 namespace needle {
 
@@ -33,22 +34,18 @@ class PooledBuffer {
 
 class BufferPool {
  public:
-  BufferPool(size_t buffer_size, size_t max_free) : buffer_size_(buffer_size), max_free_(max_free) {}
+  BufferPool(size_t buffer_size, size_t max_free) : buffer_size_(buffer_size), free_(max_free) {}
   PooledBuffer acquire();
   size_t buffer_size() const { return buffer_size_; }
   size_t free_count() const { return free_.size(); }
-  // Frees the buffers that stayed free since the last call (none was needed for them: the pool
-  // never dropped below that many free). Called periodically, it gives a burst's buffers back
-  // once the burst is over and leaves a steady load's working set alone. Returns how many.
-  size_t release_unused();
+  // Frees the buffers no request needed for a whole period (SpareList::release_unused).
+  size_t release_unused() { return free_.release_unused(); }
 
  private:
   friend class PooledBuffer;
   void give_back(std::unique_ptr<char[]> data);
   size_t buffer_size_;
-  size_t max_free_;
-  std::vector<std::unique_ptr<char[]>> free_;
-  size_t low_water_ = 0;  // fewest free buffers since the last release_unused()
+  SpareList<std::unique_ptr<char[]>> free_;
 };
 
 inline PooledBuffer& PooledBuffer::operator=(PooledBuffer&& other) noexcept {
@@ -69,25 +66,12 @@ inline void PooledBuffer::reset() {
 }
 
 inline PooledBuffer BufferPool::acquire() {
-  if (!free_.empty()) {
-    auto data = std::move(free_.back());
-    free_.pop_back();
-    if (free_.size() < low_water_) low_water_ = free_.size();
-    return PooledBuffer(this, std::move(data), buffer_size_);
-  }
+  if (auto data = free_.take()) return PooledBuffer(this, std::move(*data), buffer_size_);
   return PooledBuffer(this, std::unique_ptr<char[]>(new char[buffer_size_]), buffer_size_);
 }
 
-inline size_t BufferPool::release_unused() {
-  // The front of the free list is the coldest (acquire and give_back work at the back).
-  const size_t unused = low_water_;
-  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(unused));
-  low_water_ = free_.size();
-  return unused;
-}
-
 inline void BufferPool::give_back(std::unique_ptr<char[]> data) {
-  if (free_.size() < max_free_) free_.push_back(std::move(data));
+  free_.put(std::move(data));
 }
 
 }  // namespace needle

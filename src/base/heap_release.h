@@ -11,7 +11,7 @@ namespace needle {
 // Returns the free pages of every arena to the kernel now, instead of at the allocator's decay.
 void release_free_heap();
 
-// Whether this process runs on jemalloc (for the log line at start-up and for tests).
+// Whether this process runs on jemalloc (named in the start-up log line).
 bool heap_is_jemalloc();
 
 }  // namespace needle

@@ -2,12 +2,12 @@
 // Where a client connection waits once it has idled in keep-alive for a while: the socket and the
 // few facts a session needs to go on (ParkedClient), a pending readiness wait, and its keep-alive
 // deadline. The session itself (parser, watchdogs, scratch strings, coroutine frames: several KiB)
-// is gone, so 10k idle clients cost 10k small records (two 96-byte blocks each, packed in
-// their own chunks: base/block_pool.h), the way nginx frees a keep-alive
-// connection's request and buffers and keeps only its ngx_connection_t.
+// is gone, so 10k idle clients cost 10k small records (two 96-byte blocks each, packed in their
+// own chunks: base/block_pool.h), the way nginx frees a keep-alive connection's request and
+// buffers and keeps only its ngx_connection_t.
 //
 // Parking is for connections idle longer than a sweep period (the worker's park sweep asks such
-// sessions to park, DownstreamSession::park_if_idle_since); a client that sends its next request
+// sessions to park, DownstreamSession::park_if_idle_before); a client that sends its next request
 // sooner never leaves its session, so request-per-request traffic pays nothing for this.
 //
 // Invariants: every parked client has exactly one pending handler (its async_wait, or a posted

@@ -6,6 +6,7 @@
 
 #include "base/buffer_pool.h"
 #include "base/clock.h"
+#include "base/spare_list.h"
 #include "http/parser.h"
 #include "net/io_types.h"
 #include "observe/request_record.h"
@@ -29,33 +30,22 @@ class RequestObserver {
 class ResponseParserPool {
  public:
   std::unique_ptr<http::ResponseParser> acquire() {
-    if (spare_.empty()) {
-      return std::make_unique<http::ResponseParser>(
-          http::ParserLimits{.max_request_line = 8 * 1024,
-                             .max_header_bytes = 64 * 1024,
-                             .max_header_count = 200,
-                             .max_body_bytes = ~uint64_t{0}});
-    }
-    auto parser = std::move(spare_.back());
-    spare_.pop_back();
-    if (spare_.size() < low_water_) low_water_ = spare_.size();
-    return parser;
+    if (auto parser = spare_.take()) return std::move(*parser);
+    return std::make_unique<http::ResponseParser>(
+        http::ParserLimits{.max_request_line = 8 * 1024,
+                           .max_header_bytes = 64 * 1024,
+                           .max_header_count = 200,
+                           .max_body_bytes = ~uint64_t{0}});
   }
   void give_back(std::unique_ptr<http::ResponseParser> parser) {
-    if (parser && spare_.size() < kMaxSpare) spare_.push_back(std::move(parser));
+    if (parser) spare_.put(std::move(parser));
   }
-  // As BufferPool::release_unused: frees the parsers no exchange needed since the last call.
-  size_t release_unused() {
-    const size_t unused = low_water_;
-    spare_.erase(spare_.begin(), spare_.begin() + static_cast<std::ptrdiff_t>(unused));
-    low_water_ = spare_.size();
-    return unused;
-  }
+  // Frees the parsers no exchange needed for a whole period (SpareList::release_unused).
+  size_t release_unused() { return spare_.release_unused(); }
 
  private:
   static constexpr size_t kMaxSpare = 1024;
-  std::vector<std::unique_ptr<http::ResponseParser>> spare_;
-  size_t low_water_ = 0;
+  SpareList<std::unique_ptr<http::ResponseParser>> spare_{kMaxSpare};
 };
 
 struct WorkerContext {
