@@ -1,5 +1,5 @@
 #pragma once
-// A connected loopback TCP pair for the net tests: `accepted` comes from a listener opened the
+// A connected loopback TCP pair for socket tests: `accepted` comes from a listener opened the
 // way needle opens its own (net::open_listener: accepted sockets inherit TCP_INQ), `peer` is the
 // other end, used blocking by the test.
 #include <asio/io_context.hpp>
