@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test run, as CI does it (bash .ci/run):
 #   1. dependencies (scripts/install-deps.sh)
-#   2. build/release (gcc, RelWithDebInfo) and every CTest test
+#   2. build/release (gcc, RelWithDebInfo, profile-guided by scripts/build.sh: an instrumented
+#      needle, its training run, then the build) and every CTest test
 #   3. build/asan (clang-14, ASan+UBSan, -O1, line tables, plus the libFuzzer targets) and every
 #      CTest test under ASan+UBSan, including each fuzz target over its seeds and kept findings
 #      (label "fuzz")
@@ -132,7 +133,9 @@ run_tsan() {
 }
 
 step "install-deps" bash scripts/install-deps.sh || exit 1
-if step "build release" configure_build build/release; then
+# The release build is the profile-guided one that ships (scripts/build.sh), so the tests run
+# against the code that is benchmarked and installed.
+if NEEDLE_JOBS="$jobs" step "build release" bash scripts/build.sh build/release; then
   step "ctest release" ctest --test-dir build/release --output-on-failure -j"$jobs" --timeout 600
 fi
 
