@@ -2,7 +2,7 @@
 # Configures and builds needle (RelWithDebInfo unless a -DCMAKE_BUILD_TYPE is passed), profile
 # guided (docs/decisions/0003-profile-guided-build.md):
 #   1. BUILD_DIR-pgo-train: the needle binary instrumented (-DNEEDLE_PGO=generate, no tests)
-#   2. scripts/pgo-train.sh runs it in front of an nginx upstream (~15 s); the profile lands in
+#   2. scripts/pgo-train.sh runs it in front of an nginx upstream (~20 s); the profile lands in
 #      BUILD_DIR/pgo-profile, written afresh each time
 #   3. BUILD_DIR: everything, compiled with that profile (-DNEEDLE_PGO=use)
 # Rerun after a change, both builds are incremental; the retrained profile matches the changed
