@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <thread>
@@ -37,6 +38,15 @@ int Server::run() {
   signals_.add(SIGINT);
   signals_.add(SIGHUP);
   signals_.add(SIGUSR1);
+  // A process-directed signal goes to one thread that does not block it (signal(7)). Every
+  // thread started below (workers, alert notifier) inherits a mask that blocks needle's
+  // signals, so the handler runs on this, the control thread, only: a worker's epoll_wait is
+  // never interrupted, and a sanitizer that defers handlers on a busy thread cannot strand one.
+  // Signals sent meanwhile stay pending and arrive when the mask is lifted below.
+  sigset_t control_signals;
+  sigemptyset(&control_signals);
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&control_signals, signo);
+  pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& listener : config_->listeners) {
     std::string error;
@@ -84,6 +94,7 @@ int Server::run() {
             addresses, count, config_->admin.address ? config_->admin.address->to_string() : "off",
             config_->source, heap_is_jemalloc() ? "jemalloc" : "libc");
 
+  pthread_sigmask(SIG_UNBLOCK, &control_signals, nullptr);
   wait_signals();
   control_.run();
 
