@@ -90,9 +90,6 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
                                           const PoolSettings& settings, const Clock& clock);
   ~HostPool();
 
-  // How long a released connection is idle before its idle watch is armed (defer_idle_watch).
-  static constexpr Millis kWatchDelay = Millis(20);
-
   // LIFO checkout of a live idle connection under the limit for this kind of request
   // (effective_limit, or non_replayable_limit when the request cannot be replayed).
   ConnectionLease checkout_idle(bool request_replayable);
@@ -109,6 +106,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   const IdleTimeoutEstimator& estimator() const;
   const PoolCounters& counters() const;
   bool has_sentinel() const;                  // an idle connection kept past the limit to learn
+  size_t watched_count() const;               // idle connections whose watch is armed
 
  private:
   friend class ConnectionLease;
@@ -118,6 +116,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
   void on_discard(std::unique_ptr<UpstreamConnection> conn);
   void defer_idle_watch(UpstreamConnection& conn);
+  void wait_watch_window();
   void arm_deferred_watches();
   UpstreamConnection* idle_in_generation(uint64_t id, uint64_t generation);
   void arm_idle_watch(UpstreamConnection& conn);

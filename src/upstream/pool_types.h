@@ -44,6 +44,9 @@ struct PoolSettings {
   IdleTimeoutEstimator::Settings idle;
   uint32_t eject_after_connect_failures = 5; // 0 = never eject
   Millis eject_duration = Millis(5000);
+  // A released connection's idle watch is armed once it has been idle at least this long and
+  // less than twice this long (HostPool::defer_idle_watch). Not in the config file: tests set it.
+  Millis idle_watch_delay = Millis(10);
   static PoolSettings from_cluster(const config::ClusterConfig& cluster);
 };
 

@@ -265,6 +265,29 @@ TEST_F(HostPoolTest, ConnectionsReleasedInOneTurnAreAllWatched) {
   EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 3u);
 }
 
+// A connection that is busy again within a window is never watched (no receive, no cancel);
+// one left idle is watched after a whole window at least, never before.
+TEST_F(HostPoolTest, ConnectionReusedWithinAWindowIsNeverWatched) {
+  settings.idle_watch_delay = 200ms;
+  Pair p = connect_pair();
+  p.lease.release(clean());
+  auto released = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) {
+    ConnectionLease lease = pool()->checkout_idle(true);
+    ASSERT_TRUE(lease);
+    run_for(1ms);
+    lease.release(clean());
+    released = std::chrono::steady_clock::now();
+    run_for(1ms);
+    EXPECT_EQ(pool()->watched_count(), 0u) << "round " << i;
+  }
+  ASSERT_TRUE(run_until([&] { return pool()->watched_count() == 1; }, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - released, 200ms);
+  p.upstream.close();
+  ASSERT_TRUE(run_until([&] { return pool()->idle_count() == 0; }));
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 1u);
+}
+
 // Until that completion runs the connection is still listed idle; a checkout in between must not
 // hand it out (DESIGN.md rule 2: the checkout peek catches the FIN).
 TEST_F(HostPoolTest, FinSeenAtReleaseIsNeverCheckedOut) {
