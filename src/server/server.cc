@@ -34,10 +34,6 @@ int Server::run() {
   // Before any listener exists: once the port accepts, a supervisor (or a test) may send SIGHUP
   // or SIGTERM at once, and the default action would kill the process. Signals that arrive
   // before wait_signals() are queued by the signal_set and handled then.
-  signals_.add(SIGTERM);
-  signals_.add(SIGINT);
-  signals_.add(SIGHUP);
-  signals_.add(SIGUSR1);
   // A process-directed signal goes to one thread that does not block it (signal(7)). Every
   // thread started below (workers, alert notifier) inherits a mask that blocks needle's
   // signals, so the handler runs on this, the control thread, only: a worker's epoll_wait is
@@ -45,7 +41,10 @@ int Server::run() {
   // Signals sent meanwhile stay pending and arrive when the mask is lifted below.
   sigset_t control_signals;
   sigemptyset(&control_signals);
-  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&control_signals, signo);
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+    signals_.add(signo);
+    sigaddset(&control_signals, signo);
+  }
   pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& listener : config_->listeners) {
