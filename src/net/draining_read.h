@@ -22,12 +22,15 @@
 // performs the queued read.
 //
 // What inq cannot see is a RST queued right behind the bytes read (TCP_CM_INQ ignores sk_err).
-// The next read then waits for the next event or its deadline instead of failing at once. That is
-// why only request-head reads use this (a client that sends part of a head and resets waits out
-// header_timeout at worst, and after a whole head the response write reports the reset); body and
-// upstream reads, where a reset must end the exchange now, keep Asio's stock read, and a body read
-// first switches speculation back on (net::note_receive_queue_unknown), since the flag belongs to
-// the socket, not to the read that cleared it.
+// The next read then waits for the next event or its deadline instead of failing at once. So
+// request-head reads use this as it is (a client that sends part of a head and resets waits out
+// header_timeout at worst, and after a whole head the response write reports the reset); body
+// reads keep Asio's stock read and first switch speculation back on
+// (net::note_receive_queue_unknown), since the flag belongs to the socket, not to the read that
+// cleared it; and upstream response reads use this for a response's first read only in effect:
+// every later read of the response switches speculation back on first, so a reset mid-response
+// ends the exchange now, while the read that ends a response leaves the flag saying whether the
+// connection went quiet (the pool's checkout relies on it: upstream/host_pool.cc).
 //
 // The hook is an explicit specialization of Asio's receive operation base for the buffer type
 // below: the stock operation with recvmsg() and the status of a short read changed. It is tied to

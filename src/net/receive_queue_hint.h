@@ -26,7 +26,10 @@ void note_receive_queue_empty(Socket& socket);
 // read that must see a RST queued behind bytes a draining read took (net/draining_read.h).
 void note_receive_queue_unknown(Socket& socket);
 
-// For tests: whether the next async read on `socket` starts with a speculative recv().
+// Whether the next async read on `socket` starts with a speculative recv(). false: since the
+// flag was last turned off (a hint above, or a draining read that emptied the queue), the
+// reactor has harvested no event on the socket; the pool's checkout relies on that
+// (upstream/host_pool.cc).
 bool next_read_is_speculative(Socket& socket);
 
 }  // namespace needle::net

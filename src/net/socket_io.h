@@ -52,9 +52,10 @@ inline auto read_some(Socket& socket, asio::mutable_buffer into) {
 }
 
 // read_some that, when it leaves the socket empty (no byte and no FIN behind what it read; needs
-// TCP_INQ on the socket, see open_listener), lets the next read skip the speculative recv. A RST
-// right behind the bytes read is then noticed by the next event or deadline, not by the next
-// read: use it only where that is harmless (request heads; draining_read.h says why).
+// TCP_INQ on the socket, see open_listener and open_upstream_socket), lets the next read skip the
+// speculative recv. A RST right behind the bytes read is then noticed by the next event or
+// deadline, not by the next read: use it only where that is harmless, or switch the next read's
+// attempt back on first with note_receive_queue_unknown (draining_read.h says why).
 inline auto read_some_draining(Socket& socket, asio::mutable_buffer into) {
   return socket.async_read_some(DrainingBuffer(into), use_tuple);
 }

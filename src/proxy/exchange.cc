@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "http/serializer.h"
+#include "net/receive_queue_hint.h"
 #include "net/socket_io.h"
 #include "proxy/downstream_session.h"
 
@@ -303,7 +304,13 @@ net::Task<void> Exchange::relay_response() {
       begin = 0;
     }
     upstream_watchdog_.arm(cfg.response_timeout, kResponse);
-    auto read = net::to_result(co_await net::read_some(
+    // Draining reads: the read that ends a response leaves the reactor knowing whether the
+    // queue is empty, so the pool may skip the next checkout's probe (host_pool.cc). A RST
+    // right behind bytes read is invisible to TCP_CM_INQ, so every read after the first starts
+    // with a recv() again, as Asio's stock read does: a reset mid-response ends the exchange
+    // at once, not at the response timeout (net/draining_read.h).
+    if (result_.response_bytes_received) net::note_receive_queue_unknown(lease_->socket());
+    auto read = net::to_result(co_await net::read_some_draining(
         lease_->socket(), asio::buffer(buffer.data() + end, buffer.size() - end)));
     if (read.error) {
       if (pump_failed_client_) {

@@ -80,8 +80,15 @@ RetryDecision decide_retry(const RetryInput& in) {
 
   if (is_lost_before_response(in)) {
     if (failed_on_reused_connection(in)) {
-      // The idle-close race: retry once, on a connection that cannot be stale.
-      if (!replayable_after_reused_failure(in)) return give_up("not_replayable");
+      // The idle-close race: retry once, on a connection that cannot be stale. A request of
+      // which no byte left needle was not received by anyone, so it is safe to send again
+      // whatever its method (RFC 9110 9.2.2 is about requests the server may have acted on);
+      // its body must still be whole in the retry buffer.
+      if (!in.request_bytes_sent) {
+        if (!in.body_replayable) return give_up("not_replayable");
+      } else if (!replayable_after_reused_failure(in)) {
+        return give_up("not_replayable");
+      }
       return {RetryAction::retry_fresh_connection, "ok"};
     }
     if (!replayable_after_new_failure(in)) return give_up("not_replayable");

@@ -14,6 +14,10 @@ struct RetryInput {
   Cause cause = Cause::none;          // why the attempt failed
   bool connection_reused = false;     // the attempt ran on a pooled (reused) connection
   bool response_bytes_received = false;
+  // Whether any byte of the request was accepted by the kernel for the upstream. false: the first
+  // write failed (e.g. ECONNRESET from a RST the pool could not see), so the upstream cannot have
+  // seen the request.
+  bool request_bytes_sent = true;
   std::string_view method;
   bool has_idempotency_key = false;   // Idempotency-Key or X-Idempotency-Key present
   bool body_replayable = true;        // whole body held in the retry buffer (or no body)

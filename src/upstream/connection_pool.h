@@ -8,7 +8,9 @@
 //     while idle means FIN, RST or stray bytes, and evicts it at once, reporting the idle age to
 //     the IdleTimeoutEstimator;
 //   - checkout is LIFO, skips and evicts connections at/over the idle limit or max age, and probes
-//     the socket with recv(MSG_PEEK | MSG_DONTWAIT): anything but EAGAIN evicts;
+//     the socket with recv(MSG_PEEK | MSG_DONTWAIT): anything but EAGAIN evicts. A connection
+//     idle for less than probe_exempt_idle whose reactor state shows no event since its last
+//     response drained the queue is as good as probed and is not looked at again (host_pool.cc);
 //   - an eager timer evicts idle connections as they reach the limit;
 //   - at most one sentinel per host (when the estimator wants one) is never handed out.
 #include <cstdint>

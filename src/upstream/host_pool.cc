@@ -25,6 +25,32 @@ IdleSocketState peek(UpstreamConnection& conn) {
   return state;
 }
 
+// The checkout's look at an idle connection (DESIGN.md rule 2), without a syscall where the
+// reactor already knows the answer. `may_skip`: younger than PoolSettings::probe_exempt_idle.
+//
+// Why the reactor knows: Asio's epoll reactor keeps, per socket, whether the next read must
+// start with a recv() (try_speculative_). The flag is off only where needle turned it off at a
+// moment the receive queue was seen empty, with no FIN: the last response read (a draining read
+// that left TCP_CM_INQ at 0; TCP_INQ is set by open_upstream_socket), or a quiet probe. Every
+// byte, FIN or RST that arrives afterwards raises an EPOLLIN/EPOLLHUP edge (sockets are
+// registered with EPOLLET), and the reactor turns the flag back on when it harvests that edge,
+// whether or not a read is queued. So a flag still off means: as quiet as a probe would have
+// found it at the last epoll_wait.
+// Race window: what arrived after that epoll_wait. The probe narrows the window to the
+// microseconds between probe and write, but cannot close it either (a FIN can follow the probe);
+// the checkout's real defence is rule 3, expiry before the upstream's idle timeout, and below
+// probe_exempt_idle no idle-timeout close can fall into the window. An abrupt close (a crash, a
+// restart) in the window is the race that retries exist for, as it is after a probe.
+// Also not seen: a RST that arrived together with the response's last bytes (TCP_CM_INQ does
+// not count sk_err). The request's first write then fails with ECONNRESET before any byte is
+// sent, and a request of which no byte was sent is retried whatever its method (RetryPolicy).
+IdleSocketState checkout_probe(UpstreamConnection& conn, bool may_skip) {
+  if (may_skip && !net::next_read_is_speculative(conn.socket())) {
+    return IdleSocketState::quiet_unprobed;
+  }
+  return peek(conn);
+}
+
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(net::Socket socket, uint64_t id, TimePoint created)
@@ -72,7 +98,7 @@ HostPool::HostPool(net::Executor executor, config::HostPort address, const PoolS
 HostPool::~HostPool() = default;
 
 ConnectionLease HostPool::checkout_idle(bool request_replayable) {
-  auto checkout = impl_->core.checkout(request_replayable, peek);
+  auto checkout = impl_->core.checkout(request_replayable, checkout_probe);
   rearm_expiry_timer();
   if (!checkout) return {};
   UpstreamConnection& conn = *checkout->conn;
@@ -140,7 +166,8 @@ void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
 // edge-triggered, so a FIN or bytes that arrived while the connection was busy (their edge already
 // consumed by the exchange's reads) would never wake a wait armed now; a receive is first tried
 // at once (Asio's speculative attempt), which is the look that catches them, and only then
-// queued. It also costs no epoll_ctl, where async_wait re-arms the descriptor (EPOLL_CTL_MOD) on
+// queued. The attempt is skipped only while the reactor's flag is off, i.e. nothing has arrived
+// since the queue was last seen empty (checkout_probe above), when there is nothing to catch. It also costs no epoll_ctl, where async_wait re-arms the descriptor (EPOLL_CTL_MOD) on
 // every call: one syscall less per proxied request.
 // Race window: when that first attempt finds a FIN or bytes, its completion is posted, not run
 // here, so the connection sits in the idle list until the handler evicts it. A checkout in

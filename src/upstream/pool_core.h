@@ -73,8 +73,10 @@ class PoolCore {
   // --- checkout ---------------------------------------------------------------------------
   // LIFO checkout of a live idle connection. Expired connections are evicted first (lazy
   // expiry). A non-replayable request only takes connections younger than
-  // non_replayable_limit(); older ones stay for replayable requests. probe(Conn&) ->
-  // IdleSocketState; anything but quiet evicts (checkout_probe_failed) and the next is tried.
+  // non_replayable_limit(); older ones stay for replayable requests.
+  // probe(Conn&, bool may_skip) -> IdleSocketState; may_skip is true below probe_exempt_idle,
+  // where the probe may answer quiet_unprobed instead of looking at the socket. Anything but
+  // quiet or quiet_unprobed evicts (checkout_probe_failed) and the next is tried.
   template <typename Probe>
   std::optional<Checkout> checkout(bool request_replayable, Probe&& probe) {
     const TimePoint now = clock_.now();  // one reading for the whole checkout
@@ -90,8 +92,10 @@ class PoolCore {
       if (age >= limit) return std::nullopt;
       Entry entry = std::move(idle_.back());
       idle_.pop_back();
-      IdleSocketState state = probe(*entry.conn);
-      if (state != IdleSocketState::quiet) {
+      const IdleSocketState state = probe(*entry.conn, age < settings_.probe_exempt_idle);
+      if (state == IdleSocketState::quiet_unprobed) {
+        ++counters_.probes_skipped;
+      } else if (state != IdleSocketState::quiet) {
         // The upstream closed (or wrote) while idle and the watch has not run yet.
         estimator_.on_idle_close(age);
         transition(std::move(entry), ConnState::closed, EvictReason::checkout_probe_failed);
@@ -147,7 +151,7 @@ class PoolCore {
   // The idle watch of connection `id` found it closed or dirty (state != quiet). The idle age
   // is the moment the upstream gave up on it: the estimator learns from it.
   void on_idle_event(uint64_t id, IdleSocketState state) {
-    if (state == IdleSocketState::quiet) return;
+    if (state == IdleSocketState::quiet || state == IdleSocketState::quiet_unprobed) return;
     const TimePoint now = clock_.now();
     if (sentinel_ && sentinel_->id == id) {
       estimator_.on_idle_close(idle_age(*sentinel_, now));

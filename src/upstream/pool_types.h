@@ -32,6 +32,7 @@ struct PoolCounters {
   uint64_t opened = 0;           // successful connects
   uint64_t connect_failures = 0;
   uint64_t reused = 0;           // checkouts of an idle connection
+  uint64_t probes_skipped = 0;   // of those, handed out without a checkout probe (quiet_unprobed)
   uint64_t evicted[static_cast<size_t>(EvictReason::count_)] = {};
   uint64_t evicted_for(EvictReason reason) const { return evicted[static_cast<size_t>(reason)]; }
 };
@@ -47,6 +48,13 @@ struct PoolSettings {
   // A released connection's idle watch is armed once it has been idle at least this long and
   // less than twice this long (HostPool::defer_idle_watch). Not in the config file: tests set it.
   Millis idle_watch_delay = Millis(10);
+  // A connection idle for less than this may be handed out without the checkout probe when the
+  // reactor has seen no event on it since its last response left the receive queue empty
+  // (HostPool::checkout_idle says why that is safe); older ones are always probed. Far below
+  // any upstream's idle timeout (the shortest in the wild is about 1 s), so a close that the
+  // probe would catch and the reactor has not yet reported is never an idle-timeout close.
+  // Not in the config file; 0 probes every checkout (DESIGN.md rule 2 as first written).
+  Millis probe_exempt_idle = Millis(100);
   static PoolSettings from_cluster(const config::ClusterConfig& cluster);
 };
 
@@ -63,6 +71,9 @@ enum class IdleSocketState : uint8_t {
   quiet,        // EAGAIN: nothing to read, still open
   closed,       // EOF (FIN) or an error such as ECONNRESET
   stray_bytes,  // bytes nobody asked for: the connection is out of sync
+  // Not peeked at, and known to be as quiet as a peek at the last event harvest: no event since
+  // its last response was read to an empty receive queue (HostPool's checkout; a checkout only).
+  quiet_unprobed,
 };
 
 }  // namespace needle::upstream

@@ -7,6 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -107,6 +111,11 @@ net::Task<ConnectOutcome> open_upstream_socket(const config::HostPort& address, 
 
   std::error_code ignored;  // a socket without TCP_NODELAY still works, only slower
   race->socket.set_option(tcp::no_delay(true), ignored);
+  // TCP_INQ: response reads report whether they left the receive queue empty, which lets the
+  // pool hand the connection out again without a checkout probe (host_pool.cc). Without it
+  // (kernels before 4.18) every checkout probes.
+  const int one = 1;
+  (void)::setsockopt(race->socket.native_handle(), IPPROTO_TCP, TCP_INQ, &one, sizeof one);
   race->socket.non_blocking(true, ec);  // net::write_now needs it
   if (ec) co_return failure(Cause::connect_error, ec);
   co_return ConnectOutcome{std::move(race->socket), Cause::none, {}};

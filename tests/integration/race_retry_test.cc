@@ -180,6 +180,41 @@ TEST(RaceRetry, NoRetryAfterResponseBytes) {
   EXPECT_EQ(s.upstream.requests_received(), 2u);
 }
 
+// The upstream resets the connection right behind its first response, with no Connection:
+// close: the RST arrives with the response's last bytes, where the reactor's flag cannot see it
+// (docs/decisions/0004), so the pool may hand the connection out unprobed. The POST's first
+// write then fails before any byte leaves needle, and a request nobody received is sent again on
+// a fresh connection whatever its method. Either way (probed and evicted, or retried) the POST
+// gets its 200 and reaches the upstream exactly once.
+TEST(RaceRetry, PostThatNeverLeftNeedleIsSentAgain) {
+  ConnectionScript script;
+  script.otherwise.keep_alive_hint = 5;
+  script.requests = {ScriptedStep::respond(200, "ok\n")};
+  script.requests[0].keep_alive_hint = 5;
+  script.requests[0].close_after_response = true;
+  script.requests[0].close_how = CloseHow::rst;
+  Scenario s(script);
+  auto r = s.second_request("POST", {});
+  ASSERT_TRUE(r.has_value()) << to_string(s.client.last_error());
+  EXPECT_EQ(r->status, 200) << s.needle->access_log();
+  size_t posts = 0;
+  for (const auto& req : s.upstream.requests()) posts += req.method == "POST";
+  EXPECT_EQ(posts, 1u);
+  const Json line = s.second_line();
+  const std::string log = s.needle->access_log();
+  if (line["attempts"].size() == 2u) {  // handed out unprobed: the write failed, then the retry
+    const Json& first = line["attempts"][0];
+    EXPECT_TRUE(first["reused"].b) << log;
+    EXPECT_EQ(first["bytes_written"].integer(), 0) << log;
+    EXPECT_EQ(first["retry"].str(), "ok") << log;
+    EXPECT_FALSE(line["attempts"][1]["reused"].b) << log;
+  } else {  // the reactor saw the RST first: the checkout probed and evicted it
+    ASSERT_EQ(line["attempts"].size(), 1u) << log;
+    EXPECT_FALSE(line["attempts"][0]["reused"].b) << log;
+  }
+  EXPECT_EQ(line["status"].integer(), 200) << log;
+}
+
 // retry_budget_ratio = 0 and retry_budget_min_per_second = 0: no retry is ever allowed. A GET
 // reset on a reused connection gets its 502, and the log says why it was not retried.
 TEST(RaceRetry, RetriesAreBoundedByTheBudget) {

@@ -467,7 +467,8 @@ void ScriptedUpstream::act(Connection& c, const ScriptedStep& step) {
   }
   switch (step.action) {
     case Action::respond: {
-      bool close_after = step.connection_close || c.pending_request_close;
+      bool close_after =
+          step.connection_close || step.close_after_response || c.pending_request_close;
       start_writing(c, serialize(step, c.pending_request, c.pending_request_close), close_after,
                     step.close_how);
       return;

@@ -44,6 +44,9 @@ struct ScriptedStep {
   size_t chunk_size = 0;               // 0: the whole body in one chunk
   std::optional<int> keep_alive_hint;  // adds "Keep-Alive: timeout=N"
   bool connection_close = false;       // adds "Connection: close"; closes after the response
+  // Closes (close_how) right behind the response without saying so in a header, as a server
+  // that aborts once it has answered: the proxy finds out from the socket, not the message.
+  bool close_after_response = false;
   CloseHow close_how = CloseHow::fin;  // for close, partial_then_close, garbage, connection_close
   std::chrono::milliseconds delay{0};  // before the first response byte (respond/partial/garbage)
   size_t partial_bytes = 0;

@@ -116,6 +116,39 @@ std::vector<Case> cases() {
        with(base(Cause::upstream_write_failed, "POST"),
             [](auto& in) { in.connection_reused = true; }),
        A::give_up, "not_replayable"},
+      // No byte of the request left needle (its first write failed): nobody saw it, so any
+      // method is sent again on a fresh connection, as after a failed connect.
+      {"reused_post_nothing_sent",
+       with(base(reused, "POST"), [](auto& in) { in.request_bytes_sent = false; }),
+       A::retry_fresh_connection, "ok"},
+      {"write_failed_reused_post_nothing_sent",
+       with(base(Cause::upstream_write_failed, "POST"),
+            [](auto& in) {
+              in.connection_reused = true;
+              in.request_bytes_sent = false;
+            }),
+       A::retry_fresh_connection, "ok"},
+      {"reused_patch_nothing_sent_mode_never",
+       with(base(reused, "PATCH"),
+            [](auto& in) {
+              in.request_bytes_sent = false;
+              in.non_idempotent = RetryNonIdempotent::never;
+            }),
+       A::retry_fresh_connection, "ok"},
+      {"reused_post_nothing_sent_body_not_buffered",
+       with(base(reused, "POST"),
+            [](auto& in) {
+              in.request_bytes_sent = false;
+              in.body_replayable = false;
+            }),
+       A::give_up, "not_replayable"},
+      {"reused_post_nothing_sent_after_max_retries",
+       with(base(reused, "POST"),
+            [](auto& in) {
+              in.request_bytes_sent = false;
+              in.retries_done = 2;
+            }),
+       A::give_up, "max_retries"},
       // Reset on a fresh connection: the upstream may have acted; idempotent, other host.
       {"new_get_other_host", with(base(fresh), other_host), A::retry_other_host, "ok"},
       {"new_get_single_host", base(fresh), A::give_up, "no_other_host"},
@@ -170,8 +203,11 @@ INSTANTIATE_TEST_SUITE_P(RetryPolicy, RetryPolicyTable, ::testing::ValuesIn(case
 
 TEST(RetryPolicy, ReplayableOnReusedConnectionMatchesDecideRetry) {
   for (const Case& c : cases()) {
+    // The checkout asks before anything is sent, so it must assume the request will have been
+    // sent when it fails: cases where nothing was sent answer a different question.
     if (c.input.cause != Cause::reset_before_response_on_reused || c.input.retries_done > 0 ||
-        c.input.max_retries == 0 || c.input.response_bytes_received) {
+        c.input.max_retries == 0 || c.input.response_bytes_received ||
+        !c.input.request_bytes_sent) {
       continue;
     }
     EXPECT_EQ(replayable_on_reused_connection(c.input),

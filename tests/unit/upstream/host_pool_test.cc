@@ -11,11 +11,14 @@
 #include <thread>
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include "net/receive_queue_hint.h"
+#include "net/socket_io.h"
 #include "support/time_scale.h"
 #include "upstream/connection_pool.h"
 
@@ -89,6 +92,31 @@ class HostPoolTest : public ::testing::Test {
     p.lease.release(clean());
     return std::move(p.upstream);
   }
+
+  // The pool side reads as an exchange does: its draining read is queued first (nothing to
+  // read yet), then the upstream does `answer` (all of it delivered before the reactor looks),
+  // and the reactor performs the read on the answer's edge. Returns the bytes read (0 on error).
+  size_t read_answer(Pair& p, const std::function<void()>& answer) {
+    std::optional<net::IoResult> read;
+    asio::co_spawn(
+        io,
+        [&]() -> net::Task<void> {
+          read = net::to_result(
+              co_await net::read_some_draining(p.lease->socket(), asio::buffer(buf_)));
+        },
+        asio::detached);
+    run_for(2ms);
+    EXPECT_FALSE(read.has_value()) << "the read should wait for the answer";
+    answer();
+    std::this_thread::sleep_for(2ms);
+    EXPECT_TRUE(run_until([&] { return read.has_value(); }));
+    return read && !read->error ? read->bytes : 0;
+  }
+  size_t answer_and_read(Pair& p) {
+    return read_answer(p, [&] { asio::write(p.upstream, asio::buffer(kResponse)); });
+  }
+  static constexpr std::string_view kResponse = "HTTP/1.1 204 No Content\r\n\r\n";
+  char buf_[1024];
 
   static bool sees_eof(net::Socket& s) {
     char byte;
@@ -300,6 +328,84 @@ TEST_F(HostPoolTest, FinSeenAtReleaseIsNeverCheckedOut) {
   EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
 }
 
+
+// A response read that leaves the receive queue empty (TCP_CM_INQ 0) turns the reactor's
+// speculative flag off; while no event arrives it stays off, and a young connection is handed
+// out again without the recv(MSG_PEEK) probe.
+TEST_F(HostPoolTest, DrainedResponseLetsTheNextCheckoutSkipTheProbe) {
+  Pair p = connect_pair();
+  ASSERT_EQ(answer_and_read(p), kResponse.size());
+  EXPECT_FALSE(net::next_read_is_speculative(p.lease->socket()));
+  p.lease.release(clean());
+  run_for(2ms);
+  ConnectionLease lease = pool()->checkout_idle(true);
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(pool()->counters().probes_skipped, 1u);
+  // The connection really is good: the next exchange goes through.
+  asio::write(lease->socket(), asio::buffer("GET / HTTP/1.1\r\n\r\n", 18));
+  char request[18];
+  asio::read(p.upstream, asio::buffer(request));
+  EXPECT_EQ(std::string_view(request, 4), "GET ");
+}
+
+// Any event after the drain point (here a FIN, harvested by the reactor while nothing reads the
+// socket and the idle watch is not armed yet) turns the flag back on: the checkout probes.
+TEST_F(HostPoolTest, EventAfterTheDrainedResponseMakesTheCheckoutProbe) {
+  settings.idle_watch_delay = 10s;  // no idle watch: only the reactor's flag can tell
+  Pair p = connect_pair();
+  ASSERT_EQ(answer_and_read(p), kResponse.size());
+  p.lease.release(clean());
+  p.upstream.close();
+  run_for(5ms);
+  EXPECT_FALSE(pool()->checkout_idle(true));
+  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
+  EXPECT_EQ(pool()->counters().probes_skipped, 0u);
+}
+
+// Bytes left behind by the last read (here, a FIN queued behind the response, which TCP_CM_INQ
+// counts) keep the flag on: the checkout probes and evicts, with no event needed.
+TEST_F(HostPoolTest, FinQueuedBehindTheResponseIsProbed) {
+  settings.idle_watch_delay = 10s;
+  Pair p = connect_pair();
+  ASSERT_EQ(read_answer(p,
+                        [&] {
+                          asio::write(p.upstream, asio::buffer(kResponse));
+                          p.upstream.shutdown(asio::socket_base::shutdown_send);
+                        }),
+            kResponse.size());
+  EXPECT_TRUE(net::next_read_is_speculative(p.lease->socket()));
+  p.lease.release(clean());
+  EXPECT_FALSE(pool()->checkout_idle(true));  // no run() in between
+  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
+  EXPECT_EQ(pool()->counters().probes_skipped, 0u);
+}
+
+// What the flag cannot see: a RST that arrived with the response's last bytes (TCP_CM_INQ does
+// not count sk_err). Then the request's first write fails before any byte leaves, which is what
+// lets RetryPolicy send any method again (request_bytes_sent false).
+TEST_F(HostPoolTest, RstBehindTheResponseFailsTheFirstWriteWithNothingSent) {
+  settings.idle_watch_delay = 10s;
+  Pair p = connect_pair();
+  ASSERT_EQ(read_answer(p,
+                        [&] {
+                          asio::write(p.upstream, asio::buffer(kResponse));
+                          p.upstream.set_option(asio::socket_base::linger(true, 0));
+                          p.upstream.close();  // RST right behind the response
+                        }),
+            kResponse.size());
+  p.lease.release(clean());
+  // Handed out unprobed (this is the case the flag cannot see; a kernel whose TCP_CM_INQ
+  // counted the RST would make the checkout probe and evict instead).
+  ConnectionLease lease = pool()->checkout_idle(true);
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(pool()->counters().probes_skipped, 1u);
+  std::string request = "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+  std::vector<asio::const_buffer> out{asio::buffer(request)};
+  net::IoResult written;
+  net::write_now(lease->socket(), out, written);
+  EXPECT_TRUE(written.error);
+  EXPECT_EQ(written.bytes, 0u);
+}
 
 TEST_F(HostPoolTest, ExpiryTimerClosesAtTheLimit) {
   settings.idle.configured = 150ms;  // limit 150 - 100 = 50 ms

@@ -19,11 +19,19 @@ struct FakeConn {
   uint64_t id;
   std::shared_ptr<std::vector<uint64_t>> closed;
   IdleSocketState socket = IdleSocketState::quiet;  // what a peek would find
+  // Whether the reactor would vouch for the socket (no event since its queue was seen empty):
+  // then a checkout allowed to skip the probe does not look at `socket`.
+  bool reactor_quiet = false;
+  int peeks = 0;
 };
 
 using Core = PoolCore<FakeConn>;
 
-IdleSocketState probe(FakeConn& conn) { return conn.socket; }
+IdleSocketState probe(FakeConn& conn, bool may_skip) {
+  if (may_skip && conn.reactor_quiet) return IdleSocketState::quiet_unprobed;
+  ++conn.peeks;
+  return conn.socket;
+}
 
 ReleaseInfo outcome(bool response_complete, bool upstream_keep_alive) {
   ReleaseInfo info;
@@ -249,6 +257,36 @@ TEST_F(PoolCoreTest, CheckoutProbeFailureProtectsOlderConnections) {
   EXPECT_EQ(core().next_deadline(), clock.now() - 500ms + 200ms);  // already due: timer evicts
   core().expire();
   EXPECT_TRUE(was_closed(1));
+}
+
+TEST_F(PoolCoreTest, YoungConnectionTheReactorVouchesForIsNotProbed) {
+  FakeConn* one = open_idle(1);
+  one->reactor_quiet = true;
+  clock.advance(99ms);  // below probe_exempt_idle (100 ms)
+  auto c = checkout();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->conn->peeks, 0);
+  EXPECT_EQ(core().counters().probes_skipped, 1u);
+  EXPECT_EQ(core().counters().reused, 1u);
+}
+
+TEST_F(PoolCoreTest, ConnectionIdleAtTheExemptAgeIsProbedEvenIfTheReactorVouches) {
+  FakeConn* one = open_idle(1);
+  one->reactor_quiet = true;
+  one->socket = IdleSocketState::closed;  // a FIN the reactor has not reported yet
+  clock.advance(100ms);
+  EXPECT_FALSE(checkout());
+  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
+  EXPECT_EQ(core().counters().probes_skipped, 0u);
+}
+
+TEST_F(PoolCoreTest, ZeroExemptAgeProbesEveryCheckout) {
+  settings.probe_exempt_idle = 0ms;
+  open_idle(1)->reactor_quiet = true;
+  auto c = checkout();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->conn->peeks, 1);
+  EXPECT_EQ(core().counters().probes_skipped, 0u);
 }
 
 TEST_F(PoolCoreTest, CheckoutProbeEvictsStrayBytes) {
