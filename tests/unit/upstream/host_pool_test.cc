@@ -115,6 +115,12 @@ class HostPoolTest : public ::testing::Test {
   size_t answer_and_read(Pair& p) {
     return read_answer(p, [&] { asio::write(p.upstream, asio::buffer(kResponse)); });
   }
+  // The one idle connection is looked at (not skipped), found closed and evicted.
+  void expect_checkout_probes_and_evicts() {
+    EXPECT_FALSE(pool()->checkout_idle(true));
+    EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
+    EXPECT_EQ(pool()->counters().probes_skipped, 0u);
+  }
   static constexpr std::string_view kResponse = "HTTP/1.1 204 No Content\r\n\r\n";
   char buf_[1024];
 
@@ -357,9 +363,7 @@ TEST_F(HostPoolTest, EventAfterTheDrainedResponseMakesTheCheckoutProbe) {
   p.lease.release(clean());
   p.upstream.close();
   run_for(5ms);
-  EXPECT_FALSE(pool()->checkout_idle(true));
-  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
-  EXPECT_EQ(pool()->counters().probes_skipped, 0u);
+  expect_checkout_probes_and_evicts();
 }
 
 // Bytes left behind by the last read (here, a FIN queued behind the response, which TCP_CM_INQ
@@ -375,9 +379,7 @@ TEST_F(HostPoolTest, FinQueuedBehindTheResponseIsProbed) {
             kResponse.size());
   EXPECT_TRUE(net::next_read_is_speculative(p.lease->socket()));
   p.lease.release(clean());
-  EXPECT_FALSE(pool()->checkout_idle(true));  // no run() in between
-  EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
-  EXPECT_EQ(pool()->counters().probes_skipped, 0u);
+  expect_checkout_probes_and_evicts();  // no run() in between
 }
 
 // What the flag cannot see: a RST that arrived with the response's last bytes (TCP_CM_INQ does
