@@ -161,9 +161,39 @@ stop_nginx_upstream() {
   wait "$UPSTREAM_PID" 2>/dev/null || true
 }
 
+# Equal work: needle passes the client's Host through and adds X-Forwarded-For,
+# X-Forwarded-Proto, Via and X-Request-Id (32 hex digits) to every request it forwards, and the
+# upstream parses them. With EQUAL_HEADERS=1 (the default) the nginx and HAProxy proxies are
+# configured to send the same fields, as an operator would who needs them; EQUAL_HEADERS=0 runs
+# them bare (nginx: Host "app" and nothing added; HAProxy: nothing added).
+EQUAL_HEADERS="${EQUAL_HEADERS:-1}"
+
+nginx_proxy_headers() {
+  ((EQUAL_HEADERS)) || return 0
+  cat <<'CONF'
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header Via "1.1 nginx";
+      proxy_set_header X-Request-Id $request_id;
+CONF
+}
+
+haproxy_proxy_headers() {
+  ((EQUAL_HEADERS)) || return 0
+  cat <<'CONF'
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request add-header Via "1.1 haproxy"
+  unique-id-format %[uuid]
+  unique-id-header X-Request-Id
+CONF
+}
+
 # start_nginx_proxy UPSTREAM_PORT [WORKERS] [NAME] [MASTER]: sets NGINX_PORT (and LAST_PID).
 # WORKERS worker processes (1), upstream keepalive 64, no body size limit; NAME (nginx-proxy)
-# names its directory and log, so several can run at once; MASTER as in nginx_common.
+# names its directory and log, so several can run at once; MASTER as in nginx_common; request
+# headers as EQUAL_HEADERS says.
 start_nginx_proxy() {
   local upstream_port="$1" workers="${2:-1}" name="${3:-nginx-proxy}" master="${4:-on}"
   local dir="$BENCH_TMP/$name"
@@ -187,6 +217,7 @@ start_nginx_proxy() {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+$(nginx_proxy_headers)
     }
   }
 }
@@ -197,7 +228,8 @@ CONF
 }
 
 # start_haproxy UPSTREAM_PORT [NBTHREAD] [NAME]: sets HAPROXY_PORT (and LAST_PID).
-# nbthread NBTHREAD (1), http-reuse always; NAME (haproxy) names its directory and log.
+# nbthread NBTHREAD (1), http-reuse always; NAME (haproxy) names its directory and log;
+# request headers as EQUAL_HEADERS says.
 start_haproxy() {
   local upstream_port="$1" threads="${2:-1}" name="${3:-haproxy}"
   local dir="$BENCH_TMP/$name"
@@ -218,6 +250,7 @@ defaults
   timeout http-keep-alive 60s
 frontend fe
   bind 127.0.0.1:$HAPROXY_PORT
+$(haproxy_proxy_headers)
   default_backend app
 backend app
   server app1 127.0.0.1:$upstream_port
@@ -243,6 +276,31 @@ start_needle() {
   LAST_PID=$!
   BENCH_PIDS+=("$LAST_PID")
   wait_port "$NEEDLE_PORT" "$LAST_PID" || die "needle did not start: $(tail -c 2000 "$BENCH_TMP/$name.log")"
+}
+
+# start_bare_relay UPSTREAM_PORT [read|wait]: bench/bare_relay_main.cc (the event-loop ceiling:
+# Asio coroutines copying bytes, no HTTP), compiled on first use with needle's Asio settings and
+# jemalloc (as the needle binary links it); sets BARE_PORT (and LAST_PID).
+start_bare_relay() {
+  local upstream_port="$1" mode="${2:-read}" bin="$BENCH_TMP/needle-bare-relay"
+  if [[ ! -x "$bin" ]]; then
+    log "compiling bench/bare_relay_main.cc"
+    "${CXX:-g++}" -std=c++20 -O2 -DASIO_STANDALONE -DASIO_NO_DEPRECATED \
+      -DASIO_DISABLE_AWAITABLE_FRAME_RECYCLING "$BENCH_ROOT/bench/bare_relay_main.cc" \
+      -o "$bin" -ljemalloc -pthread || die "cannot compile the bare relay"
+  fi
+  local cmd=("$bin" "$upstream_port" "$mode")
+  if [[ -n "$SERVER_CPUS" ]]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
+  "${cmd[@]}" >"$BENCH_TMP/bare-$mode.port" 2>"$BENCH_TMP/bare-$mode.log" &
+  LAST_PID=$!
+  BENCH_PIDS+=("$LAST_PID")
+  local i
+  for i in $(seq 1 100); do
+    [[ -s "$BENCH_TMP/bare-$mode.port" ]] && break
+    sleep 0.05
+  done
+  BARE_PORT="$(head -n 1 "$BENCH_TMP/bare-$mode.port")"
+  [[ -n "$BARE_PORT" ]] || die "the bare relay did not start: $(cat "$BENCH_TMP/bare-$mode.log")"
 }
 
 # check_url URL: one request must answer 200.

@@ -4,7 +4,12 @@
 # hits all alike) and the medians are reported, with needle's ratios to the others. Each proxy's
 # CPU time per request (user + system, from /proc, so the kernel work of its syscalls counts) is
 # reported too: on a shared, noisy machine it moves much less than requests per second.
-# Env: DURATION (10s), CONNECTIONS (64), REPEAT (3), WARMUP (2s), PATH_12B (/12b),
+# With BARE=1 (the default) it also measures bench/bare_relay_main.cc ("bare"), Asio coroutines
+# copying bytes with no HTTP at all: the ceiling of needle's event loop and the kernel's loopback
+# path, against which needle/bare says how much of it needle keeps. BARE_WAIT=1 adds the relay's
+# other mode ("barewait": each read waits for readiness first, see bare_relay_main.cc).
+# Env: DURATION (10s), CONNECTIONS (64), REPEAT (3), WARMUP (2s), PATH_12B (/12b), BARE (1),
+#      BASELINE_BIN (a second needle binary, measured as "base", for before/after in one run),
 #      NEEDLE_BIN (build/release/src/needle), SERVER_CPUS / WRK_CPUS (taskset lists).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,6 +41,24 @@ declare -A url=(
   [nginx]="http://127.0.0.1:$NGINX_PORT$BODY_PATH"
   [haproxy]="http://127.0.0.1:$HAPROXY_PORT$BODY_PATH"
 )
+if [[ "${BARE:-1}" != "0" ]]; then
+  start_bare_relay "$UPSTREAM_PORT" read
+  pid[bare]="$LAST_PID"
+  targets+=(bare)
+  url[bare]="http://127.0.0.1:$BARE_PORT$BODY_PATH"
+  if [[ "${BARE_WAIT:-0}" != "0" ]]; then
+    start_bare_relay "$UPSTREAM_PORT" wait
+    pid[barewait]="$LAST_PID"
+    targets+=(barewait)
+    url[barewait]="http://127.0.0.1:$BARE_PORT$BODY_PATH"
+  fi
+fi
+if [[ -n "${BASELINE_BIN:-}" ]]; then
+  NEEDLE_BIN="$BASELINE_BIN" start_needle "$UPSTREAM_PORT" 1 needle-base
+  pid[base]="$LAST_PID"
+  targets+=(base)
+  url[base]="http://127.0.0.1:$NEEDLE_PORT$BODY_PATH"
+fi
 for t in "${targets[@]}"; do check_url "${url[$t]}"; done
 
 log "pinning: servers on cpus '${SERVER_CPUS:-any}', wrk on '${WRK_CPUS:-any}'"
@@ -66,6 +89,7 @@ report="$BENCH_ROOT/bench/out/throughput-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "needle throughput: 12 B body, wrk -t1 -c$CONNECTIONS -d$DURATION, median of $REPEAT"
   echo "cpus: servers '${SERVER_CPUS:-any}', wrk '${WRK_CPUS:-any}'; $(nproc) cores"
+  echo "request headers added by nginx and haproxy: $( ((EQUAL_HEADERS)) && echo "needle's four (EQUAL_HEADERS=1)" || echo "none (EQUAL_HEADERS=0)")"
   printf '%-8s %12s %10s %10s %8s %12s\n' target rps p50_ms p99_ms errors cpu_us/req
   declare -A med_cpu
   for t in "${targets[@]}"; do
@@ -81,6 +105,19 @@ report="$BENCH_ROOT/bench/out/throughput-$(date -u +%Y%m%dT%H%M%SZ).txt"
   echo "needle/nginx   rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[nginx]}")"
   echo "needle/haproxy rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[haproxy]}")"
   echo "needle/direct  rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[direct]}")"
+  if [[ -n "${med_rps[bare]:-}" ]]; then
+    echo "needle/bare    rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[bare]}")"
+    echo "bare/nginx     rps ratio: $(ratio "${med_rps[bare]}" "${med_rps[nginx]}")"
+    echo "needle/bare    cpu per request: $(ratio "${med_cpu[needle]}" "${med_cpu[bare]}")"
+  fi
+  if [[ -n "${med_rps[barewait]:-}" ]]; then
+    echo "needle/barewait rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[barewait]}")"
+    echo "barewait/nginx rps ratio: $(ratio "${med_rps[barewait]}" "${med_rps[nginx]}")"
+  fi
+  if [[ -n "${med_rps[base]:-}" ]]; then
+    echo "needle/base    rps ratio: $(ratio "${med_rps[needle]}" "${med_rps[base]}")"
+    echo "needle/base    cpu per request: $(ratio "${med_cpu[needle]}" "${med_cpu[base]}")"
+  fi
   echo "needle/nginx   cpu per request: $(ratio "${med_cpu[needle]}" "${med_cpu[nginx]}")"
   echo "needle/haproxy cpu per request: $(ratio "${med_cpu[needle]}" "${med_cpu[haproxy]}")"
 } | tee "$report"
