@@ -7,7 +7,8 @@
 #   syscalls/request      strace -c -f attached to the proxy (not under valgrind) for REQUESTS
 #                         requests after the warmup
 # Both proxies run 1 worker: needle --workers 1, nginx master_process off (one process, the
-# worker itself), upstream keepalive 64. The client is bench/http_load.py: exactly REQUESTS
+# worker itself), upstream keepalive NGINX_KEEPALIVE (lib.sh). The client is bench/http_load.py:
+# exactly REQUESTS
 # keep-alive GETs over CLIENT_CONNECTIONS connections, one request at a time on each.
 # Env: REQUESTS (20000), WARMUP_REQUESTS (2000), CLIENT_CONNECTIONS (8), BODY_PATH (/12b),
 #      HOT_FUNCTIONS (20: how many of each proxy's top functions the report lists),
@@ -110,7 +111,7 @@ done
 report="$(report_path cost)"
 {
   echo "needle cost per request: $BODY_PATH, $REQUESTS keep-alive requests over $CLIENT_CONNECTIONS connections after $WARMUP_REQUESTS warmup"
-  echo "1 worker each (nginx master_process off, upstream keepalive 64); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "1 worker each (nginx master_process off, upstream keepalive ${NGINX_KEEPALIVE:-1024}); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   echo "| proxy | instructions/request (callgrind) | syscalls/request (strace -c -f) | most frequent syscalls per request |"
   echo "|---|---|---|---|"

@@ -191,9 +191,10 @@ CONF
 }
 
 # start_nginx_proxy UPSTREAM_PORT [WORKERS] [NAME] [MASTER]: sets NGINX_PORT (and LAST_PID).
-# WORKERS worker processes (1), upstream keepalive 64, no body size limit; NAME (nginx-proxy)
-# names its directory and log, so several can run at once; MASTER as in nginx_common; request
-# headers as EQUAL_HEADERS says.
+# WORKERS worker processes (1), upstream keepalive NGINX_KEEPALIVE (1024, as needle's default
+# max_idle_per_host: enough idle connections for every benchmark's concurrency), no body size
+# limit; NAME (nginx-proxy) names its directory and log, so several can run at once; MASTER as
+# in nginx_common; request headers as EQUAL_HEADERS says.
 start_nginx_proxy() {
   local upstream_port="$1" workers="${2:-1}" name="${3:-nginx-proxy}" master="${4:-on}"
   local dir="$BENCH_TMP/$name"
@@ -208,7 +209,7 @@ start_nginx_proxy() {
   client_max_body_size 0;
   upstream app {
     server 127.0.0.1:$upstream_port;
-    keepalive 64;
+    keepalive ${NGINX_KEEPALIVE:-1024};
     keepalive_requests 1000000;
   }
   server {

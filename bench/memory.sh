@@ -9,7 +9,7 @@
 #             client limited to DOWNLOAD_RATE; peak RSS (VmHWM) before and after: a proxy that
 #             streams stays flat, one that buffers grows by the body size
 # Each phase runs on fresh proxy processes. nginx runs with master_process off (one process,
-# the worker itself), upstream keepalive 64; needle in quick mode, --workers 1 (its default
+# the worker itself), upstream keepalive NGINX_KEEPALIVE; needle in quick mode, --workers 1 (its default
 # max_connections_per_worker is 10000: more idle connections than that wait in the kernel).
 # Env: IDLE_CONNECTIONS (10000), BODY_MIB (50), DOWNLOAD_RATE (25M, curl --limit-rate),
 #      NEEDLE_BIN, SERVER_CPUS / WRK_CPUS.
@@ -98,7 +98,7 @@ done
 report="$(report_path memory)"
 {
   echo "needle memory: $IDLE_CONNECTIONS idle keep-alive client connections; $BODY_MIB MiB bodies (POST up; GET down at $DOWNLOAD_RATE/s)"
-  echo "1 worker each (nginx master_process off, upstream keepalive 64); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "1 worker each (nginx master_process off, upstream keepalive ${NGINX_KEEPALIVE:-1024}); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   echo "| proxy | RSS before (KiB) | RSS with idle conns (KiB) | idle conns held / still open | RSS growth per idle conn (B) |"
   echo "|---|---|---|---|---|"

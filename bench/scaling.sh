@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scaling from 1 to 2 workers on this 2-core machine: needle --workers 1/2, nginx
-# worker_processes 1/2 (upstream keepalive 64) and HAProxy nbthread 1/2 (http-reuse always) in
+# worker_processes 1/2 (upstream keepalive NGINX_KEEPALIVE) and HAProxy nbthread 1/2 (http-reuse always) in
 # front of the same nginx upstream (2 workers), 12 B body, wrk -t2. Nothing is pinned (servers
 # and wrk share both cores; SERVER_CPUS / WRK_CPUS override), so the client and the upstream
 # take part of the CPU the proxies could use: the figure is each proxy's rps at 2 workers, its

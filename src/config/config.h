@@ -70,7 +70,7 @@ struct ClusterConfig {
   Millis idle_margin_min = 100ms;                // margin = max(idle_margin_min, idle_margin_ratio * limit)
   double idle_margin_ratio = 0.10;
   Millis initial_idle_limit = 1500ms;            // before any hint or learning: safe against gunicorn's 2 s
-  size_t max_idle_per_host = 64;                 // per worker
+  size_t max_idle_per_host = 1024;               // per worker
   uint32_t max_requests_per_connection = 0;      // 0 = unlimited
   Millis max_connection_age = 0ms;               // 0 = unlimited
   bool learn_idle_timeout = true;                // sentinel probing

@@ -39,7 +39,7 @@ struct PoolCounters {
 
 struct PoolSettings {
   Millis connect_timeout = Millis(5000);
-  size_t max_idle = 64;
+  size_t max_idle = 1024;
   uint32_t max_requests_per_connection = 0;  // 0 = unlimited
   Millis max_connection_age = Millis(0);     // 0 = unlimited
   IdleTimeoutEstimator::Settings idle;

@@ -62,7 +62,7 @@ TEST(ConfigDefaults, MinimalFileGetsDefaultsEverywhere) {
   EXPECT_EQ(app->idle_margin_min, Millis(100));
   EXPECT_DOUBLE_EQ(app->idle_margin_ratio, 0.10);
   EXPECT_EQ(app->initial_idle_limit, Millis(1500));
-  EXPECT_EQ(app->max_idle_per_host, 64u);
+  EXPECT_EQ(app->max_idle_per_host, 1024u);
   EXPECT_EQ(app->retry_non_idempotent, RetryNonIdempotent::idempotency_key);
   EXPECT_EQ(app->max_retries, 2u);
   EXPECT_EQ(app->retry_buffer_bytes, 64u * 1024);
