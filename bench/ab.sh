@@ -58,10 +58,11 @@ for round in $(seq 1 "$ROUNDS"); do
   ratio_rps+="$(ratio "${this_rps[b]}" "${this_rps[a]}") "
   ratio_cpu+="$(ratio "${this_cpu[b]}" "${this_cpu[a]}") "
   ratio_nginx+="$(ratio "${this_rps[b]}" "${this_rps[nginx]}") "
-  if python3 -c "import sys; sys.exit(0 if float('${this_rps[b]}') > float('${this_rps[a]}') else 1)"; then
+  if awk -v b="${this_rps[b]}" -v a="${this_rps[a]}" 'BEGIN { exit !(b > a) }'; then
     b_wins=$((b_wins + 1))
   fi
-  log "round $round: A ${this_rps[a]} rps ${this_cpu[a]} us, B ${this_rps[b]} rps ${this_cpu[b]} us, nginx ${this_rps[nginx]} rps ${this_cpu[nginx]} us"
+  log "round $round: A ${this_rps[a]} rps ${this_cpu[a]} us, B ${this_rps[b]} rps" \
+    "${this_cpu[b]} us, nginx ${this_rps[nginx]} rps ${this_cpu[nginx]} us"
 done
 
 mkdir -p "$BENCH_ROOT/bench/out"

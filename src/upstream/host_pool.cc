@@ -167,8 +167,9 @@ void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
 // consumed by the exchange's reads) would never wake a wait armed now; a receive is first tried
 // at once (Asio's speculative attempt), which is the look that catches them, and only then
 // queued. The attempt is skipped only while the reactor's flag is off, i.e. nothing has arrived
-// since the queue was last seen empty (checkout_probe above), when there is nothing to catch. It also costs no epoll_ctl, where async_wait re-arms the descriptor (EPOLL_CTL_MOD) on
-// every call: one syscall less per proxied request.
+// since the queue was last seen empty (checkout_probe above), when there is nothing to catch.
+// It also costs no epoll_ctl, where async_wait re-arms the descriptor (EPOLL_CTL_MOD) on every
+// call: one syscall less per proxied request.
 // Race window: when that first attempt finds a FIN or bytes, its completion is posted, not run
 // here, so the connection sits in the idle list until the handler evicts it. A checkout in
 // between is safe: checkout peeks before reuse (DESIGN.md rule 2) and evicts it itself.

@@ -50,7 +50,7 @@ struct PoolSettings {
   Millis idle_watch_delay = Millis(10);
   // A connection idle for less than this may be handed out without the checkout probe when the
   // reactor has seen no event on it since its last response left the receive queue empty
-  // (HostPool::checkout_idle says why that is safe); older ones are always probed. Far below
+  // (checkout_probe in host_pool.cc says why that is safe); older ones are always probed. Far below
   // any upstream's idle timeout (the shortest in the wild is about 1 s), so a close that the
   // probe would catch and the reactor has not yet reported is never an idle-timeout close.
   // Not in the config file; 0 probes every checkout (DESIGN.md rule 2 as first written).
@@ -72,7 +72,8 @@ enum class IdleSocketState : uint8_t {
   closed,       // EOF (FIN) or an error such as ECONNRESET
   stray_bytes,  // bytes nobody asked for: the connection is out of sync
   // Not peeked at, and known to be as quiet as a peek at the last event harvest: no event since
-  // its last response was read to an empty receive queue (HostPool's checkout; a checkout only).
+  // its last response was read to an empty receive queue, or since its last quiet peek
+  // (HostPool's checkout only).
   quiet_unprobed,
 };
 
