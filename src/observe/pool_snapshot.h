@@ -24,6 +24,7 @@ struct PoolSnapshot {
   std::string limit_source;  // configured | hint | learned | default_initial
   std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
   uint64_t opened = 0, reused = 0, connect_failures = 0;  // counters since the pool was created
+  uint64_t probes_skipped = 0;  // reuses handed out without a checkout probe (decision 0004)
   std::vector<std::pair<std::string, uint64_t>> evicted_by_reason;  // reason name -> count
 };
 

@@ -115,7 +115,7 @@ struct HostAggregate {
   std::optional<int64_t> effective_limit_ms, non_replayable_limit_ms;
   std::string limit_source;  // source reported by the worker holding the minimum limit
   std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
-  uint64_t opened = 0, reused = 0, connect_failures = 0;
+  uint64_t opened = 0, reused = 0, connect_failures = 0, probes_skipped = 0;
   std::map<std::string, uint64_t, std::less<>> evicted;
 };
 
@@ -141,6 +141,7 @@ std::map<HostKey, HostAggregate> aggregate_pools(std::span<const WorkerSnapshot>
       keep_max(h.survived_ms, pool.survived_ms);
       h.opened += pool.opened;
       h.reused += pool.reused;
+      h.probes_skipped += pool.probes_skipped;
       h.connect_failures += pool.connect_failures;
       for (const auto& [reason, count] : pool.evicted_by_reason) h.evicted[reason] += count;
     }
@@ -235,6 +236,10 @@ void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) 
   per_host("needle_upstream_connections_reused_total", "counter",
            "Checkouts of an idle pooled connection.",
            [](const HostAggregate& h) { return h.reused; });
+  per_host("needle_upstream_checkout_probes_skipped_total", "counter",
+           "Of those checkouts, how many needed no recv(MSG_PEEK) probe: the reactor had seen "
+           "nothing arrive since the last response left the connection empty.",
+           [](const HostAggregate& h) { return h.probes_skipped; });
   per_host("needle_upstream_connect_failures_total", "counter",
            "Failed connects (refused, timeout, unreachable, resolve).",
            [](const HostAggregate& h) { return h.connect_failures; });
@@ -399,8 +404,8 @@ std::string render_pools_json(std::span<const WorkerSnapshot> workers) {
       append_optional_ms(out, "learned_ms", pool.learned_ms);
       append_optional_ms(out, "survived_ms", pool.survived_ms);
       fmt::format_to(std::back_inserter(out),
-                     ",\"opened\":{},\"reused\":{},\"connect_failures\":{}", pool.opened,
-                     pool.reused, pool.connect_failures);
+                     ",\"opened\":{},\"reused\":{},\"probes_skipped\":{},\"connect_failures\":{}",
+                     pool.opened, pool.reused, pool.probes_skipped, pool.connect_failures);
       out += ",\"evicted\":{";
       for (size_t r = 0; r < pool.evicted_by_reason.size(); ++r) {
         if (r > 0) out += ',';

@@ -73,6 +73,7 @@ std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& ru
       if (auto v = estimator.survived()) snap.survived_ms = v->count();
       snap.opened = counters.opened;
       snap.reused = counters.reused;
+      snap.probes_skipped = counters.probes_skipped;
       snap.connect_failures = counters.connect_failures;
       for (size_t r = 0; r < static_cast<size_t>(upstream::EvictReason::count_); ++r) {
         snap.evicted_by_reason.emplace_back(

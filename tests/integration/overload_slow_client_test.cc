@@ -256,7 +256,11 @@ TEST(OverloadConnections, OverTheLimitAcceptPausesAndResumes) {
 // must not eject the host. One counted failure would eject it for a minute here, so serving
 // again at once after the flood proves nothing was counted.
 TEST(OverloadConnections, FileDescriptorExhaustionIsSurvivedWithoutEjectingTheHost) {
-  ScriptedUpstream upstream;
+  // The warm-up's answer closes its connection, so no connection that answers at once is left
+  // in the pool for the flood to share (an ASan run once served the whole flood on one).
+  ScriptedStep closing = ScriptedStep::respond(200, "ok\n");
+  closing.connection_close = true;
+  ScriptedUpstream upstream(ConnectionScript{.otherwise = closing});
   TempDir dir("needle-fd");
   const std::string binary = NEEDLE_BINARY_PATH;
   std::unique_ptr<ChildProcess> needle;
@@ -279,7 +283,7 @@ TEST(OverloadConnections, FileDescriptorExhaustionIsSurvivedWithoutEjectingTheHo
   ASSERT_TRUE(serves_200(port));
   // Slow answers from now on: the flood's sessions are all waiting at once, so each needs an
   // upstream connection of its own and the last ones find no fd for it. (With instant answers
-  // they could all take turns on the one pooled connection, and nothing would be exhausted.)
+  // they could all take turns on one pooled connection, and nothing would be exhausted.)
   ScriptedStep slow = ScriptedStep::respond(200, "ok\n");
   slow.delay = milliseconds(300);
   upstream.set_script(ConnectionScript{.otherwise = slow});

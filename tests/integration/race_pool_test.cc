@@ -191,6 +191,34 @@ TEST(RacePool, LearnsTheIdleTimeoutWithoutAHint) {
             << " ms (first limit " << first_limit.load() << " ms) after " << lines_when_learned.load() << " requests, took " << took.count() << " ms\n";
 }
 
+// Back-to-back requests on one client connection: each checkout finds the pooled connection idle
+// for far less than 100 ms, with nothing arrived since its response left it empty, so the real
+// binary hands it out without the recv(MSG_PEEK) probe (docs/decisions/0004): TCP_INQ on the
+// upstream socket, draining response reads and the reactor's flag working together. /pools
+// counts the skipped probes (a few may be probed if the machine stalls a request past 100 ms).
+TEST(RacePool, BackToBackReusesSkipTheCheckoutProbe) {
+  ConnectionScript script;
+  script.otherwise.keep_alive_hint = 5;
+  ScriptedUpstream upstream(script);
+  RaceConfig cfg;
+  cfg.hosts = {upstream.port()};
+  auto needle = start_needle(cfg);
+
+  HttpClient client;
+  ASSERT_TRUE(client.connect(needle->port()));
+  for (int i = 0; i < 20; ++i) {
+    auto r = client.get("/hello");
+    ASSERT_TRUE(r.has_value()) << to_string(client.last_error());
+    ASSERT_EQ(r->status, 200);
+  }
+  auto pool = pool_snapshot(cfg.admin_port);
+  ASSERT_TRUE(pool.has_value());
+  EXPECT_EQ((*pool)["opened"].integer(), 1) << admin_get(cfg.admin_port, "/pools");
+  EXPECT_EQ((*pool)["reused"].integer(), 19) << admin_get(cfg.admin_port, "/pools");
+  EXPECT_GE((*pool)["probes_skipped"].integer(), 10) << admin_get(cfg.admin_port, "/pools");
+  EXPECT_LE((*pool)["probes_skipped"].integer(), 19);
+}
+
 // After a response the upstream closes the idle connection at 200 ms (FIN). The idle watch
 // must evict it within 10 ms: at 215 ms after the client got its response, /pools shows no
 // idle connection and one upstream_closed_idle eviction, and the metric says the same.

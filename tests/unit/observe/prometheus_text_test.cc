@@ -30,6 +30,7 @@ PoolSnapshot pool(std::string host, size_t idle, size_t busy, int64_t limit_ms,
   p.limit_source = std::move(source);
   p.opened = 10;
   p.reused = 90;
+  p.probes_skipped = 70;
   p.connect_failures = 1;
   p.evicted_by_reason = {{"idle_limit", 3}, {"upstream_closed_idle", 1}};
   return p;
@@ -145,6 +146,7 @@ TEST(PrometheusText, SumsPoolsAndTakesTheSmallestLimit) {
   EXPECT_TRUE(has_line(text, "needle_upstream_host_ejected{" + h1 + "} 1"));
   EXPECT_TRUE(has_line(text, "needle_upstream_connections_opened_total{" + h1 + "} 20"));
   EXPECT_TRUE(has_line(text, "needle_upstream_connections_reused_total{" + h1 + "} 180"));
+  EXPECT_TRUE(has_line(text, "needle_upstream_checkout_probes_skipped_total{" + h1 + "} 140"));
   EXPECT_TRUE(has_line(text, "needle_upstream_connect_failures_total{" + h1 + "} 2"));
   EXPECT_TRUE(has_line(
       text, "needle_upstream_connections_evicted_total{" + h1 + ",reason=\"idle_limit\"} 6"));
@@ -275,8 +277,10 @@ TEST(PrometheusPoolsJson, ListsEveryWorkerAndHost) {
   EXPECT_NE(json.find("{\"worker\":1,\"pools\":[{\"cluster\":\"app\",\"host\":\"10.0.0.1:3000\","
                       "\"idle\":2,\"busy\":0,\"active_requests\":0,\"ejected\":true"),
             std::string::npos);
-  EXPECT_NE(json.find("\"evicted\":{\"idle_limit\":3,\"upstream_closed_idle\":1}"),
-            std::string::npos);
+  EXPECT_NE(json.find("\"opened\":10,\"reused\":90,\"probes_skipped\":70,\"connect_failures\":1,"
+                      "\"evicted\":{\"idle_limit\":3,\"upstream_closed_idle\":1}"),
+            std::string::npos)
+      << json;
   EXPECT_EQ(render_pools_json({}), "{\"workers\":[]}\n");
 }
 
