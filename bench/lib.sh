@@ -290,18 +290,15 @@ start_bare_relay() {
       -DASIO_DISABLE_AWAITABLE_FRAME_RECYCLING "$BENCH_ROOT/bench/bare_relay_main.cc" \
       -o "$bin" -ljemalloc -pthread || die "cannot compile the bare relay"
   fi
-  local cmd=("$bin" "$upstream_port" "$mode")
-  if [[ -n "$SERVER_CPUS" ]]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
-  "${cmd[@]}" >"$BENCH_TMP/bare-$mode.port" 2>"$BENCH_TMP/bare-$mode.log" &
-  LAST_PID=$!
-  BENCH_PIDS+=("$LAST_PID")
+  start_bg "bare-$mode" "$bin" "$upstream_port" "$mode"  # its first output line is the port
   local i
+  BARE_PORT=""
   for i in $(seq 1 100); do
-    [[ -s "$BENCH_TMP/bare-$mode.port" ]] && break
+    BARE_PORT="$(head -n 1 "$BENCH_TMP/bare-$mode.log" 2>/dev/null || true)"
+    [[ "$BARE_PORT" =~ ^[0-9]+$ ]] && return 0
     sleep 0.05
   done
-  BARE_PORT="$(head -n 1 "$BENCH_TMP/bare-$mode.port")"
-  [[ -n "$BARE_PORT" ]] || die "the bare relay did not start: $(cat "$BENCH_TMP/bare-$mode.log")"
+  die "the bare relay did not start: $(cat "$BENCH_TMP/bare-$mode.log")"
 }
 
 # check_url URL: one request must answer 200.
