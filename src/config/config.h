@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "http/path_normalizer.h"
 
 namespace needle::config {
 
@@ -35,6 +36,9 @@ struct ServerConfig {
   size_t max_header_count = 100;              // -> 431
   uint64_t max_body_bytes = 1ull << 30;       // -> 413
   std::string access_log = "stdout";          // "stdout", "off" or a file path
+  // Routing on the normalized path (docs/config.md "Path normalization").
+  bool merge_slashes = false;                 // "//" -> "/" before routing and forwarding
+  http::EscapedSlashAction escaped_slashes = http::EscapedSlashAction::reject_request;
 };
 
 struct ListenerConfig {

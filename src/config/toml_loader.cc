@@ -346,6 +346,12 @@ constexpr Choice<RetryNonIdempotent> kRetryModes[] = {
     {"reused-connection", RetryNonIdempotent::reused_connection},
 };
 
+constexpr Choice<http::EscapedSlashAction> kEscapedSlashActions[] = {
+    {"reject_request", http::EscapedSlashAction::reject_request},
+    {"keep_unchanged", http::EscapedSlashAction::keep_unchanged},
+    {"unescape_and_forward", http::EscapedSlashAction::unescape_and_forward},
+};
+
 void read_server(TableReader& r, ServerConfig& s) {
   r.integer("workers", s.workers);
   r.duration("header_timeout", s.header_timeout);
@@ -360,6 +366,8 @@ void read_server(TableReader& r, ServerConfig& s) {
   r.integer("max_header_count", s.max_header_count);
   r.size("max_body_bytes", s.max_body_bytes);
   r.string("access_log", s.access_log);
+  r.boolean("merge_slashes", s.merge_slashes);
+  r.choice("escaped_slashes_action", s.escaped_slashes, kEscapedSlashActions);
   r.finish("[server]");
 }
 

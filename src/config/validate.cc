@@ -2,6 +2,8 @@
 // error that says what is wrong and what is accepted.
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -118,6 +120,36 @@ class Validator {
     });
   }
 
+  // Requests are routed on their normalized path (docs/config.md "Path normalization"), so a
+  // prefix that normalization would change can never match. The probe appends a letter: a
+  // prefix may end inside a segment ("/v1/." is a prefix of "/v1/.well-known", not a dot
+  // segment).
+  std::optional<std::string> prefix_problem(std::string_view prefix) const {
+    const std::string probe = std::string(prefix) + "x";
+    const http::PathNormalizeOptions options{.merge_slashes = config_.server.merge_slashes,
+                                             .escaped_slashes = config_.server.escaped_slashes};
+    std::string normal;
+    switch (http::normalize_path(probe, options, normal)) {
+      case http::PathNormalizeResult::unchanged:
+        return std::nullopt;
+      case http::PathNormalizeResult::normalized:
+        normal.pop_back();
+        return fmt::format("\"{}\" can never match: requests are routed on their normalized "
+                           "path, where it reads \"{}\"; write that instead",
+                           prefix, normal);
+      case http::PathNormalizeResult::malformed_escape:
+        return fmt::format("\"{}\" has a malformed percent-escape; write %XX with two hex "
+                           "digits, e.g. %20",
+                           prefix);
+      case http::PathNormalizeResult::escaped_slash:
+        return fmt::format("\"{}\" can never match: it contains %2F or %5C, and "
+                           "server.escaped_slashes_action = \"reject_request\" refuses every "
+                           "request whose path does",
+                           prefix);
+    }
+    return std::nullopt;
+  }
+
   void check_routes() {
     if (config_.routes.empty()) {
       if (already_reported("route")) return;
@@ -141,6 +173,8 @@ class Validator {
       if (route.path_prefix.empty() || route.path_prefix.front() != '/') {
         fail(key + ".path_prefix",
              fmt::format("\"{}\" must start with '/', e.g. \"/\" or \"/api/\"", route.path_prefix));
+      } else if (auto problem = prefix_problem(route.path_prefix)) {
+        fail(key + ".path_prefix", std::move(*problem));
       }
       if (!route.cluster.empty() && config_.find_cluster(route.cluster) == nullptr) {
         std::string message = fmt::format("no cluster named '{}'", route.cluster);

@@ -186,7 +186,9 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
   b.put(head.method);
   b.put(' ');
   std::string_view path;
-  if (detail::absolute_form_authority(head.target, &path)) {
+  if (!ctx.target.empty()) {
+    b.put(ctx.target);
+  } else if (detail::absolute_form_authority(head.target, &path)) {
     path = path.substr(0, path.find('#'));
     if (path.empty() || path.front() != '/') b.put('/');
     b.put(path);

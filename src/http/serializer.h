@@ -17,6 +17,9 @@ struct UpstreamRequestContext {
   std::string_view client_address;  // appended to X-Forwarded-For
   std::string_view proto = "http";  // X-Forwarded-Proto
   std::string_view request_id;      // X-Request-Id sent upstream (the client's is used if empty)
+  // Origin-form target to send instead of head.target (the normalized one, when routing changed
+  // the path); empty: derived from head.target.
+  std::string_view target;
 };
 
 // Request line in origin-form, HTTP/1.1, Host kept, hop-by-hop fields removed, Expect removed

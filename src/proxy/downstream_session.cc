@@ -134,6 +134,9 @@ net::Task<void> DownstreamSession::run() {
     bool keep = false;
     if (ClusterRuntime* cluster = route_request()) {
       keep = co_await proxy_to_cluster(*cluster, record_);
+    } else if (!path_problem_.empty()) {
+      keep = co_await send_local(record_, 400, Cause::bad_request, path_problem_,
+                                 body_complete_ && may_keep_client());
     } else {
       keep = co_await send_local(record_, 404, Cause::no_route, "no route matches this request",
                                  body_complete_ && may_keep_client());
@@ -332,7 +335,14 @@ ClusterRuntime* DownstreamSession::route_request() {
   }
   body_complete_ = head.framing == http::BodyFraming::none;
 
-  const auto match = runtime_->router.match(head.host, head.target);
+  const RouteDecision routed = runtime_->router.route(head.host, head.target, forward_target_);
+  path_problem_ = http::path_problem(routed.path);
+  if (routed.path_refused()) {
+    log::info("downstream", "request {}: 400 {}: '{}'", record.request_id, path_problem_,
+              head.target);
+    return nullptr;
+  }
+  const auto& match = routed.match;
   if (!match) {
     log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id,
               head.host, head.target);

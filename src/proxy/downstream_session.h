@@ -53,8 +53,8 @@ class DownstreamSession {
   // Reads and parses the rest of the head, from where parse_buffered_head() stopped; answers a
   // bad head (400 family) or a late one (408) itself.
   net::Task<HeadStatus> read_head(http::ParseStop stop);
-  // Starts record_ for the request just parsed and picks its cluster; nullptr: no route (the
-  // caller answers 404).
+  // Starts record_ for the request just parsed and picks its cluster; nullptr: the path was
+  // refused (path_problem_ set: the caller answers 400) or no route matches (404).
   ClusterRuntime* route_request();
   // Both return whether the connection is kept for the next request.
   net::Task<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
@@ -118,6 +118,10 @@ class DownstreamSession {
   bool body_started_streaming_ = false;  // bytes past body_ were sent: not replayable
   uint64_t body_bytes_in_ = 0;
   std::string scratch_head_;             // response head being written
+  // Routing (Router::route): the normalized target sent upstream when normalization changed the
+  // path (empty: the target as received), or why the path was refused (then the answer is 400).
+  std::string forward_target_;
+  std::string_view path_problem_;
   // Scratch reused by every Exchange of this session (no allocation per request once warm).
   std::string upstream_head_;
   std::string chunk_header_;

@@ -98,7 +98,8 @@ net::Task<ExchangeResult> Exchange::run() {
   head.clear();
   http::UpstreamRequestContext ctx{.client_address = session_.client_address_,
                                    .proto = "http",
-                                   .request_id = session_.record_.request_id};
+                                   .request_id = session_.record_.request_id,
+                                   .target = session_.forward_target_};
   http::write_upstream_request_head(request, ctx, upstream_framing_, head);
 
   std::vector<asio::const_buffer>& out = session_.out_buffers_;

@@ -300,7 +300,12 @@ std::string needle_config(int listen_port, int upstream_port) {
          "[[listener]]\naddress = \"127.0.0.1:" +
          std::to_string(listen_port) +
          "\"\n[admin]\naddress = \"off\"\n"
+         // The path cases (README): "/public/" leads nowhere (port 1 refuses: 502), so a case
+         // that reaches the scripted upstream was routed on its normalized path. It comes first
+         // in config order: the longest prefix must win whatever the order.
+         "[[route]]\npath_prefix = \"/public/\"\ncluster = \"nowhere\"\n"
          "[[route]]\npath_prefix = \"/\"\ncluster = \"app\"\n"
+         "[cluster.nowhere]\nhosts = [\"127.0.0.1:1\"]\n"
          "[cluster.app]\nhosts = [\"127.0.0.1:" +
          std::to_string(upstream_port) + "\"]\n";
 }

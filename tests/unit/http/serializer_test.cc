@@ -28,7 +28,7 @@ ResponseHead response(std::string_view text, bool head_request = false) {
 }
 
 std::string upstream(const RequestHead& head, BodyFraming framing = BodyFraming::none,
-                     UpstreamRequestContext ctx = {"10.0.0.2", "http", "rid-1"}) {
+                     UpstreamRequestContext ctx = {"10.0.0.2", "http", "rid-1", ""}) {
   std::string out;
   write_upstream_request_head(head, ctx, framing, out);
   return out;
@@ -120,12 +120,23 @@ TEST(SerializerUpstream, AsteriskFormKept) {
                   .starts_with("OPTIONS * HTTP/1.1\r\n"));
 }
 
+// The session's normalized target (Router::route) replaces the received one, in either form.
+TEST(SerializerUpstream, NormalizedTargetReplacesTheReceivedOne) {
+  const UpstreamRequestContext ctx{"10.0.0.2", "http", "rid-1", "/admin?q=%2f"};
+  EXPECT_TRUE(upstream(request("GET /public/../admin?q=%2f HTTP/1.1\r\nHost: a\r\n\r\n"),
+                       BodyFraming::none, ctx)
+                  .starts_with("GET /admin?q=%2f HTTP/1.1\r\nHost: a\r\n"));
+  EXPECT_TRUE(upstream(request("GET http://a/public/../admin?q=%2f HTTP/1.1\r\nHost: a\r\n\r\n"),
+                       BodyFraming::none, ctx)
+                  .starts_with("GET /admin?q=%2f HTTP/1.1\r\nHost: a\r\n"));
+}
+
 TEST(SerializerUpstream, AppendsToExistingForwardingChains) {
   const RequestHead head = request(
       "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n"
       "Via: 1.1 cdn\r\nX-Forwarded-For: 3.3.3.3\r\nX-Forwarded-Proto: http\r\n"
       "X-Request-Id: from-client\r\n\r\n");
-  EXPECT_EQ(upstream(head, BodyFraming::none, {"10.0.0.2", "https", "rid-1"}),
+  EXPECT_EQ(upstream(head, BodyFraming::none, {"10.0.0.2", "https", "rid-1", ""}),
             "GET / HTTP/1.1\r\n"
             "Host: a\r\n"
             "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.2\r\n"
@@ -138,13 +149,13 @@ TEST(SerializerUpstream, AppendsToExistingForwardingChains) {
 TEST(SerializerUpstream, ClientRequestIdKeptWhenTheSessionGivesNone) {
   const std::string out =
       upstream(request("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: from-client\r\n\r\n"),
-               BodyFraming::none, {"10.0.0.2", "http", ""});
+               BodyFraming::none, {"10.0.0.2", "http", "", ""});
   EXPECT_NE(out.find("X-Request-Id: from-client\r\n"), std::string::npos);
 }
 
 TEST(SerializerUpstream, NoRequestIdWhenNoneGivenOrPresent) {
   const std::string out = upstream(request("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), BodyFraming::none,
-                                   {"10.0.0.2", "http", ""});
+                                   {"10.0.0.2", "http", "", ""});
   EXPECT_EQ(out.find("X-Request-Id"), std::string::npos);
 }
 
