@@ -17,9 +17,9 @@
 // control message gives the bytes left after the read, and 1 when only a FIN is left (Linux
 // tcp_inq_hint). The read reports the queue drained only when inq is 0, and does so inside its own
 // perform step (run by the reactor on the socket's thread, in the same step as the recv), so no
-// event can be processed between the recv and the flag. Every byte, FIN or RST that arrives afterwards raises a new edge
-// (Asio registers sockets with EPOLLET), on which the reactor turns speculative reads back on and
-// performs the queued read.
+// event can be processed between the recv and the flag. Every byte, FIN or RST that arrives
+// afterwards raises a new edge (Asio registers sockets with EPOLLET), on which the reactor turns
+// speculative reads back on and performs the queued read.
 //
 // What inq cannot see is a RST queued right behind the bytes read (TCP_CM_INQ ignores sk_err).
 // The next read then waits for the next event or its deadline instead of failing at once. So
@@ -33,26 +33,24 @@
 // connection went quiet (the pool's checkout relies on it: upstream/host_pool.cc).
 //
 // The hook is an explicit specialization of Asio's receive operation base for the buffer type
-// below: the stock operation with recvmsg() and the status of a short read changed. It is tied to
-// the Asio version it was written against (static_assert); docs/decisions/0001-draining-reads.md.
+// below: the stock operation with recvmsg() and the status of a short read changed. It is the
+// read half of the reactor seam and exists only while the seam is on (net/reactor_seam.h); with
+// it off, a DrainingBuffer is an ordinary mutable buffer and its read is Asio's stock read.
+// docs/decisions/0001-draining-reads.md.
+//
+// One more property the pool's idle watch relies on: a draining read never reports exhaustion at
+// end of stream. Asio's stock receive does (a recv() that returns 0 turns speculation off, as
+// nothing more will ever arrive), which would leave the flag off with a FIN queued: the state in
+// which the checkout skips its probe (receive_queue_hint.h, reactor_vouches_quiet).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-#include <cstddef>
 #include <cstring>
-#include <type_traits>
 
 #include <asio/buffer.hpp>
-#include <asio/socket_base.hpp>  // before the detail header, which uses it without including it
-#include <asio/detail/reactive_socket_recv_op.hpp>
-#include <asio/detail/reactor.hpp>
-#include <asio/error.hpp>
-#include <asio/version.hpp>
 
-static_assert(ASIO_VERSION == 102201,
-              "draining_read.h specializes an Asio 1.22.1 internal; re-check it for this version");
+#include "net/reactor_seam.h"
 
 namespace needle::net {
 
@@ -74,6 +72,19 @@ inline int received_inq(msghdr& message) {
 }
 
 }  // namespace needle::net
+
+#if NEEDLE_REACTOR_SEAM
+
+#include <cerrno>
+#include <cstddef>
+#include <type_traits>
+
+#include <asio/socket_base.hpp>  // before the detail header, which uses it without including it
+#include <asio/detail/reactive_socket_recv_op.hpp>
+#include <asio/detail/reactor.hpp>
+#include <asio/error.hpp>
+
+static_assert(ASIO_VERSION == 102201, "the reactor seam was read against Asio 1.22.1");
 
 namespace asio::detail {
 
@@ -130,3 +141,5 @@ class reactive_socket_recv_op_base<needle::net::DrainingBuffer> : public reactor
 };
 
 }  // namespace asio::detail
+
+#endif  // NEEDLE_REACTOR_SEAM

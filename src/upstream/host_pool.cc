@@ -4,6 +4,7 @@
 #include <vector>
 
 
+#include "net/draining_read.h"
 #include "net/receive_queue_hint.h"
 #include "upstream/connection_pool.h"
 #include "upstream/idle_socket_probe.h"
@@ -31,21 +32,28 @@ IdleSocketState peek(UpstreamConnection& conn) {
 // Why the reactor knows: Asio's epoll reactor keeps, per socket, whether the next read must
 // start with a recv() (try_speculative_). The flag is off only where needle turned it off at a
 // moment the receive queue was seen empty, with no FIN: the last response read (a draining read
-// that left TCP_CM_INQ at 0; TCP_INQ is set by open_upstream_socket), or a quiet probe. Every
-// byte, FIN or RST that arrives afterwards raises an EPOLLIN/EPOLLHUP edge (sockets are
-// registered with EPOLLET), and the reactor turns the flag back on when it harvests that edge,
-// whether or not a read is queued. So a flag still off means: as quiet as a probe would have
-// found it at the last epoll_wait.
-// Race window: what arrived after that epoll_wait. The probe narrows the window to the
-// microseconds between probe and write, but cannot close it either (a FIN can follow the probe);
-// the checkout's real defence is rule 3, expiry before the upstream's idle timeout, and below
-// probe_exempt_idle no idle-timeout close can fall into the window. An abrupt close (a crash, a
-// restart) in the window is the race that retries exist for, as it is after a probe.
+// that left TCP_CM_INQ at 0; TCP_INQ is set by open_upstream_socket), or a quiet probe. (The
+// idle watch's receive is a draining read too, so a FIN it meets leaves the flag on, where
+// Asio's stock receive would turn it off.) Every byte, FIN or RST that arrives afterwards
+// raises an EPOLLIN/EPOLLHUP edge (sockets are registered with EPOLLET), and the reactor turns
+// the flag back on when it performs that edge, whether or not a read is queued. It performs it
+// after the handlers of the events harvested before it in the same epoll_wait: this checkout
+// may run in one of those, so the flag alone is not enough. reactor_vouches_quiet also asks
+// whether the socket's own event still waits in the scheduler's queue
+// (docs/decisions/0004-checkout-probe-from-the-reactor.md, "Same batch"). Both quiet means: as
+// quiet as a probe would have found it at the last epoll_wait.
+// Race window: what arrived after that epoll_wait (at most one batch of handlers ago). The
+// probe narrows the window to the microseconds between probe and write, but cannot close it
+// either (a FIN can follow the probe); the checkout's real defence is rule 3, expiry before the
+// upstream's idle timeout, and below probe_exempt_idle no idle-timeout close can fall into the
+// window. An abrupt close (a crash, a restart) in the window is the race that retries exist
+// for, as it is after a probe.
 // Also not seen: a RST that arrived together with the response's last bytes (TCP_CM_INQ does
 // not count sk_err). The request's first write then fails with ECONNRESET before any byte is
 // sent, and a request of which no byte was sent is retried whatever its method (RetryPolicy).
+// With the reactor seam off (net/reactor_seam.h) the reactor vouches for nothing: always probe.
 IdleSocketState checkout_probe(UpstreamConnection& conn, bool may_skip) {
-  if (may_skip && !net::next_read_is_speculative(conn.socket())) {
+  if (may_skip && net::reactor_vouches_quiet(conn.socket())) {
     return IdleSocketState::quiet_unprobed;
   }
   return peek(conn);
@@ -177,7 +185,7 @@ void HostPool::arm_idle_watch(UpstreamConnection& conn) {
   const uint64_t generation = ++conn.watch_generation_;
   conn.watch_armed_ = true;
   conn.socket_.async_receive(
-      asio::buffer(&conn.watch_byte_, 1), asio::socket_base::message_peek,
+      net::DrainingBuffer(asio::buffer(&conn.watch_byte_, 1)), asio::socket_base::message_peek,
       [weak = weak_from_this(), id = conn.id(), generation](std::error_code ec, size_t) {
         if (ec == asio::error::operation_aborted) return;
         if (auto pool = weak.lock()) pool->on_idle_watch(id, generation);
