@@ -21,6 +21,10 @@
 #   bench/race.sh                      # 32 VUs x 64 rounds = 2048 requests per proxy per upstream
 #   VUS=32 ROUNDS=64 bench/race.sh     # (environment overrides)
 #   RACE_CASES=nginx bench/race.sh     # one upstream only (express, nginx; both by default)
+#   RACE_CASES=restart bench/race.sh   # issue 17: needle alone in front of nginx (keepalive 10 s,
+#                                      # no hint), load, nginx restarted right after it, load
+#                                      # again: conns per 1k requests before and after the
+#                                      # restart must match (RESTART_PHASES load phases after)
 #
 # The table is also written to bench/out/race-<UTC time>.txt.
 #
@@ -135,7 +139,7 @@ nginx_paths() {  # DIR
 CONF
 }
 
-start_nginx_app() {  # sets UP_PORT
+start_nginx_app() {  # [KEEPALIVE_TIMEOUT] ; sets UP_PORT
   local dir="$TMP/nginx-app"
   mkdir -p "$dir"
   UP_PORT="$(free_port)"
@@ -144,7 +148,7 @@ start_nginx_app() {  # sets UP_PORT
     echo "http {"
     nginx_paths "$dir"
     cat <<CONF
-  keepalive_timeout 1s;
+  keepalive_timeout ${1:-1s};
   server {
     listen 127.0.0.1:$UP_PORT;
     location = /hello { default_type text/plain; return 200 "hello\n"; }
@@ -311,8 +315,55 @@ print(f"{int(sys.argv[1].split()[1]) * 1000 / n:.1f}" if n else "0")' "$stats" "
   fi
 }
 
+# ---- issue 17: an upstream restart must not turn pooling off ---------------------------------
+# needle alone (quick mode) -> delay line -> nginx (keepalive_timeout 10s, no hint). One load
+# phase, then nginx is stopped gracefully (SIGQUIT closes its idle keep-alive connections, which
+# are tens of ms old) and started again, then RESTART_PHASES load phases. Each phase's row gives
+# the upstream connections the delay line accepted per 1,000 requests: after the restart it must
+# return to the first phase's figure (before decision 0006 it stayed near 1,000: no reuse).
+run_restart_case() {
+  CASE=restart
+  start_nginx_app 10s
+  local dir="$TMP/nginx-app" phases="${RESTART_PHASES:-3}" phase accepted_before accepted json
+  start_delay_line restart-needle "$UP_PORT"
+  start_needle "$DL_PORT"
+  local px_pid="$PX_PID"
+  sleep 0.2  # delay-line stats are rewritten every 100 ms
+  for phase in $(seq 0 "$phases"); do
+    if [[ "$phase" -eq 1 ]]; then
+      sleep 0.03
+      kill -QUIT "$UP_PID"; wait "$UP_PID" 2>/dev/null || true
+      start_bg nginx-app-restarted "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf"
+      UP_PID="$LAST_PID"
+      wait_port "$UP_PORT" "$UP_PID" || die "nginx app did not restart: $(cat "$dir/error.log")"
+      log "restart: nginx restarted"
+    fi
+    accepted_before="$(cut -d' ' -f2 "$TMP/dl-restart-needle.stats")"
+    python3 "$ROOT/bench/race_load.py" --port "$PX_PORT" --vus "$VUS" --rounds "$ROUNDS" \
+      --close-ms 30 --seed "$((phase + 1))" --label "needle-phase-$phase" \
+      >"$TMP/load-restart-$phase.json" 2>"$TMP/load-restart-$phase.err" ||
+      die "load generator failed: $(cat "$TMP/load-restart-$phase.err")"
+    sleep 0.3
+    accepted="$(cut -d' ' -f2 "$TMP/dl-restart-needle.stats")"
+    json="$(cat "$TMP/load-restart-$phase.json")"
+    REUSE_LINES+=("$(python3 - "$phase" "$((accepted - accepted_before))" "$json" <<'PY'
+import json, sys
+phase, opened, j = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+n = j["requests"]
+when = "before the restart" if phase == "0" else f"after the restart, phase {phase}"
+print(f"restart: {when}: {n} requests, {j['non_2xx']} non-2xx, {j['client_errors']} client "
+      f"errors, {opened} upstream conns opened ({opened * 1000 / n if n else 0:.1f} per 1k)")
+PY
+)")
+  done
+  stop_pid "$px_pid"
+  stop_pid "$UP_PID"
+}
+
 log "needle: $NEEDLE_BIN; delay line: $DELAY_BIN (${DELAY_MS} ms each way)"
-for c in $RACE_CASES; do run_case "$c"; done
+for c in $RACE_CASES; do
+  if [[ "$c" == restart ]]; then run_restart_case; else run_case "$c"; fi
+done
 
 mkdir -p "$ROOT/bench/out"
 REPORT="$ROOT/bench/out/race-$(date -u +%Y%m%dT%H%M%SZ).txt"

@@ -23,6 +23,14 @@ struct PoolSnapshot {
   int64_t non_replayable_limit_ms = 0;
   std::string limit_source;  // configured | hint | learned | default_initial
   std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
+  // Idle-close evidence (docs/decisions/0006-idle-close-evidence.md): reuse_stopped while the
+  // effective limit is below the reuse floor (100 ms); the smallest close held as a suspect; a
+  // learned per-connection request cap; the newest close and its verdict; verdicts given.
+  bool reuse_stopped = false;
+  std::optional<int64_t> suspect_ms, request_cap;
+  std::optional<int64_t> last_close_age_ms;
+  std::string last_close_verdict;
+  std::vector<std::pair<std::string, uint64_t>> close_verdicts;  // verdict name -> count
   uint64_t opened = 0, reused = 0, connect_failures = 0;  // counters since the pool was created
   uint64_t probes_skipped = 0;  // reuses handed out without a checkout probe (decision 0004)
   std::vector<std::pair<std::string, uint64_t>> evicted_by_reason;  // reason name -> count

@@ -117,6 +117,8 @@ struct HostAggregate {
   std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
   uint64_t opened = 0, reused = 0, connect_failures = 0, probes_skipped = 0;
   std::map<std::string, uint64_t, std::less<>> evicted;
+  uint64_t reuse_stopped_workers = 0;
+  std::map<std::string, uint64_t, std::less<>> close_verdicts;
 };
 
 using HostKey = std::pair<std::string, std::string>;  // cluster, host
@@ -144,6 +146,8 @@ std::map<HostKey, HostAggregate> aggregate_pools(std::span<const WorkerSnapshot>
       h.probes_skipped += pool.probes_skipped;
       h.connect_failures += pool.connect_failures;
       for (const auto& [reason, count] : pool.evicted_by_reason) h.evicted[reason] += count;
+      h.reuse_stopped_workers += pool.reuse_stopped ? 1 : 0;
+      for (const auto& [verdict, count] : pool.close_verdicts) h.close_verdicts[verdict] += count;
     }
   }
   return hosts;
@@ -250,6 +254,23 @@ void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) 
     for (const auto& [reason, count] : h.evicted) {
       x.sample("needle_upstream_connections_evicted_total",
                {{"cluster", key.first}, {"host", key.second}, {"reason", reason}}, count);
+    }
+  }
+
+  x.family("needle_upstream_pool_reuse_stopped_workers", "gauge",
+           "Workers whose idle limit for this host is below the reuse floor (100 ms): they open "
+           "a new connection for every request. Each such change is logged as a warning.");
+  for (const auto& [key, h] : hosts) {
+    x.sample("needle_upstream_pool_reuse_stopped_workers",
+             {{"cluster", key.first}, {"host", key.second}}, h.reuse_stopped_workers);
+  }
+  x.family("needle_upstream_idle_close_verdicts_total", "counter",
+           "Idle connections the upstream closed, by what the evidence said the close was "
+           "(idle_timeout is learned; re-classifications count again).");
+  for (const auto& [key, h] : hosts) {
+    for (const auto& [verdict, count] : h.close_verdicts) {
+      x.sample("needle_upstream_idle_close_verdicts_total",
+               {{"cluster", key.first}, {"host", key.second}, {"verdict", verdict}}, count);
     }
   }
 
@@ -403,6 +424,19 @@ std::string render_pools_json(std::span<const WorkerSnapshot> workers) {
       append_optional_ms(out, "hint_ms", pool.hint_ms);
       append_optional_ms(out, "learned_ms", pool.learned_ms);
       append_optional_ms(out, "survived_ms", pool.survived_ms);
+      fmt::format_to(std::back_inserter(out), ",\"reuse_stopped\":{}", pool.reuse_stopped);
+      append_optional_ms(out, "suspect_ms", pool.suspect_ms);
+      append_optional_ms(out, "request_cap", pool.request_cap);
+      append_optional_ms(out, "last_close_age_ms", pool.last_close_age_ms);
+      out += ",\"last_close_verdict\":";
+      json::append_string(out, pool.last_close_verdict);
+      out += ",\"close_verdicts\":{";
+      for (size_t v = 0; v < pool.close_verdicts.size(); ++v) {
+        if (v > 0) out += ',';
+        json::append_string(out, pool.close_verdicts[v].first);
+        fmt::format_to(std::back_inserter(out), ":{}", pool.close_verdicts[v].second);
+      }
+      out += '}';
       fmt::format_to(std::back_inserter(out),
                      ",\"opened\":{},\"reused\":{},\"probes_skipped\":{},\"connect_failures\":{}",
                      pool.opened, pool.reused, pool.probes_skipped, pool.connect_failures);

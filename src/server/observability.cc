@@ -71,6 +71,18 @@ std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& ru
       if (auto v = estimator.hint()) snap.hint_ms = v->count();
       if (auto v = estimator.learned()) snap.learned_ms = v->count();
       if (auto v = estimator.survived()) snap.survived_ms = v->count();
+      snap.reuse_stopped = estimator.reuse_stopped();
+      if (auto v = estimator.suspect()) snap.suspect_ms = v->count();
+      if (auto v = estimator.request_cap()) snap.request_cap = *v;
+      if (auto close = estimator.last_close()) snap.last_close_age_ms = close->idle_age.count();
+      if (auto v = estimator.last_verdict()) {
+        snap.last_close_verdict = std::string(upstream::close_verdict_name(*v));
+      }
+      for (size_t v = 0; v < static_cast<size_t>(upstream::CloseVerdict::count_); ++v) {
+        const auto verdict = static_cast<upstream::CloseVerdict>(v);
+        snap.close_verdicts.emplace_back(std::string(upstream::close_verdict_name(verdict)),
+                                         estimator.verdicts(verdict));
+      }
       snap.opened = counters.opened;
       snap.reused = counters.reused;
       snap.probes_skipped = counters.probes_skipped;

@@ -124,6 +124,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   void arm_idle_watch(UpstreamConnection& conn);
   void on_idle_watch(uint64_t id, uint64_t generation);
   void rearm_expiry_timer();
+  void report_limit_change();
   void on_expiry_timer(uint64_t generation);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <utility>
 #include <vector>
 
 
+#include "base/log.h"
 #include "net/draining_read.h"
 #include "net/receive_queue_hint.h"
 #include "upstream/connection_pool.h"
@@ -91,6 +93,10 @@ struct HostPool::Impl {
   Released released_now;
   Released released_before;
   net::Timer watch_timer;
+  // The estimator's revision when report_limit_change() last looked, and whether it last saw
+  // reuse stopped (a warning is logged on each change of that state, not on every close).
+  uint64_t seen_revision = 0;
+  bool reuse_stopped = false;
 };
 
 std::shared_ptr<HostPool> HostPool::create(net::Executor executor, config::HostPort address,
@@ -141,6 +147,7 @@ net::Task<ConnectResult> HostPool::connect() {
   in_flight.settled = true;
   if (outcome.cause != Cause::none) {
     impl_->core.connect_failed(outcome.cause);
+    report_limit_change();
     co_return ConnectResult{ConnectionLease(), outcome.cause, outcome.error};
   }
   const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
@@ -250,7 +257,41 @@ void HostPool::on_idle_watch(uint64_t id, uint64_t generation) {
   rearm_expiry_timer();
 }
 
+// DESIGN.md rule 4: pooling never stops without a warning that names the host and the evidence.
+// One compare per call unless the estimator judged something since the last call.
+void HostPool::report_limit_change() {
+  const IdleTimeoutEstimator& estimator = impl_->core.estimator();
+  if (estimator.revision() == impl_->seen_revision) return;
+  impl_->seen_revision = estimator.revision();
+  const bool stopped = estimator.reuse_stopped();
+  if (stopped == impl_->reuse_stopped) return;
+  impl_->reuse_stopped = stopped;
+  const std::string host = impl_->address.to_string();
+  if (!stopped) {
+    log::info("pool", "upstream {}: connection reuse resumed, idle limit {} ms ({})", host,
+              estimator.effective_limit().count(), idle_limit_source_name(estimator.source()));
+    return;
+  }
+  std::string evidence = "none";
+  if (estimator.source() == IdleLimitSource::hint) {
+    evidence = fmt::format("Keep-Alive: timeout={} from the upstream", estimator.hint()->count());
+  } else if (auto close = estimator.last_close()) {
+    evidence = fmt::format("last idle close at idle age {} ms after {} requests, judged {}",
+                           close->idle_age.count(), close->requests_done,
+                           close_verdict_name(*estimator.last_verdict()));
+  }
+  log::warn("pool",
+            "upstream {}: idle limit {} ms is below {} ms, connections are no longer reused "
+            "(every request opens a new connection); source {}, learned {} ms; evidence: {}; "
+            "a sentinel connection re-probes up to {} ms",
+            host, estimator.effective_limit().count(), IdleTimeoutEstimator::kReuseFloor.count(),
+            idle_limit_source_name(estimator.source()),
+            estimator.learned().value_or(Millis(-1)).count(), evidence,
+            estimator.wants_sentinel() ? estimator.sentinel_horizon().count() : 0);
+}
+
 void HostPool::rearm_expiry_timer() {
+  report_limit_change();
   std::optional<TimePoint> next = impl_->core.next_deadline();
   if (next == impl_->armed_deadline) return;
   impl_->armed_deadline = next;

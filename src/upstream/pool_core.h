@@ -49,6 +49,8 @@ class PoolCore {
   void connect_failed(Cause cause) {
     --connecting_;
     if (cause == Cause::local_resource_exhausted) return;
+    // A refusal right after closes says the process went away: those closes were a restart.
+    if (cause == Cause::connect_refused) estimator_.on_connect_refused(clock_.now());
     ++counters_.connect_failures;
     ++consecutive_connect_failures_;
     auto threshold = settings_.eject_after_connect_failures;
@@ -97,7 +99,7 @@ class PoolCore {
         ++counters_.probes_skipped;
       } else if (state != IdleSocketState::quiet) {
         // The upstream closed (or wrote) while idle and the watch has not run yet.
-        estimator_.on_idle_close(age);
+        estimator_.on_idle_close({now, age, entry.requests_done});
         transition(std::move(entry), ConnState::closed, EvictReason::checkout_probe_failed);
         continue;
       }
@@ -125,15 +127,21 @@ class PoolCore {
     const TimePoint now = clock_.now();
     if (info.keep_alive_hint) estimator_.on_hint(*info.keep_alive_hint);
     if (info.response_complete && entry.requests_done > 0) {
-      estimator_.on_reuse_succeeded(entry.idle_age_at_checkout);
+      estimator_.on_reuse_succeeded(entry.idle_age_at_checkout, entry.requests_done);
     }
     ++entry.requests_done;
+    Conn* kept = entry.conn.get();
+    entry.idle_since = now;
     if (auto why_not = why_not_reusable(entry, info, now)) {
+      // Reuse has stopped (limit 0): this connection re-probes the limit as the sentinel, the
+      // one way back to pooling (docs/decisions/0006-idle-close-evidence.md).
+      if (*why_not == EvictReason::idle_limit && may_take_sentinel()) {
+        transition(std::move(entry), ConnState::sentinel);
+        return kept;
+      }
       transition(std::move(entry), ConnState::closed, *why_not);
       return nullptr;
     }
-    Conn* kept = entry.conn.get();
-    entry.idle_since = now;
     transition(std::move(entry), ConnState::idle);
     return kept;
   }
@@ -154,13 +162,13 @@ class PoolCore {
     if (state == IdleSocketState::quiet || state == IdleSocketState::quiet_unprobed) return;
     const TimePoint now = clock_.now();
     if (sentinel_ && sentinel_->id == id) {
-      estimator_.on_idle_close(idle_age(*sentinel_, now));
+      estimator_.on_idle_close({now, idle_age(*sentinel_, now), sentinel_->requests_done});
       transition(take_sentinel(), ConnState::closed, EvictReason::sentinel_done);
       return;
     }
     auto it = find_idle_entry(id);
     if (it == idle_.end()) return;
-    estimator_.on_idle_close(idle_age(*it, now));
+    estimator_.on_idle_close({now, idle_age(*it, now), it->requests_done});
     Entry entry = std::move(*it);
     idle_.erase(it);
     transition(std::move(entry), ConnState::closed,
@@ -189,8 +197,7 @@ class PoolCore {
         to = ConnState::closed;
         why = EvictReason::max_age;
       } else if (idle_age(*it, now) >= limit) {
-        to = (!sentinel_ && !draining_ && estimator_.wants_sentinel()) ? ConnState::sentinel
-                                                                        : ConnState::closed;
+        to = may_take_sentinel() ? ConnState::sentinel : ConnState::closed;
       }
       if (!to) {
         ++it;
@@ -278,6 +285,10 @@ class PoolCore {
         entry.requests_done >= settings_.max_requests_per_connection) {
       return EvictReason::max_requests;
     }
+    // Closes always came after this many requests: the upstream's cap, not its idle timeout.
+    if (auto cap = estimator_.request_cap(); cap && entry.requests_done >= *cap) {
+      return EvictReason::learned_request_cap;
+    }
     if (over_max_age(entry, now)) return EvictReason::max_age;
     // A limit of 0 (e.g. "Keep-Alive: timeout=0") means it would expire on arrival.
     if (estimator_.effective_limit() <= Millis(0)) return EvictReason::idle_limit;
@@ -322,6 +333,10 @@ class PoolCore {
 
   void keep_spare_node(typename std::unordered_map<uint64_t, Entry>::node_type node) {
     if (spare_nodes_.size() < kMaxSpareNodes) spare_nodes_.push_back(std::move(node));
+  }
+
+  bool may_take_sentinel() const {
+    return !sentinel_ && !draining_ && estimator_.wants_sentinel();
   }
 
   Entry take_sentinel() {

@@ -10,6 +10,7 @@ std::string_view evict_reason_name(EvictReason reason) {
     case EvictReason::idle_limit: return "idle_limit";
     case EvictReason::max_age: return "max_age";
     case EvictReason::max_requests: return "max_requests";
+    case EvictReason::learned_request_cap: return "learned_request_cap";
     case EvictReason::max_idle: return "max_idle";
     case EvictReason::not_reusable: return "not_reusable";
     case EvictReason::draining: return "draining";

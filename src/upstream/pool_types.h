@@ -20,6 +20,7 @@ enum class EvictReason : uint8_t {
   idle_limit,             // reached the effective idle limit
   max_age,                // max_connection_age
   max_requests,           // max_requests_per_connection
+  learned_request_cap,    // the upstream was seen closing every connection after this many
   max_idle,               // pool already holds max_idle_per_host idle connections
   not_reusable,           // exchange ended without a clean, complete, keep-alive response
   draining,               // pool drained (shutdown / reload)

@@ -234,6 +234,9 @@ TEST_F(PoolCoreTest, DiscardCloses) {
 
 TEST_F(PoolCoreTest, CheckoutProbeEvictsAndTriesTheNext) {
   open_idle(1);
+  clock.advance(400ms);
+  auto first = checkout();  // reused at 400 ms: the upstream keeps at least that long
+  ASSERT_NE(core().release(first->id, std::move(first->conn), clean()), nullptr);
   clock.advance(200ms);
   FakeConn* two = open_idle(2);
   clock.advance(5ms);
@@ -243,7 +246,85 @@ TEST_F(PoolCoreTest, CheckoutProbeEvictsAndTriesTheNext) {
   EXPECT_EQ(c->id, 1u);
   EXPECT_TRUE(was_closed(2));
   EXPECT_EQ(evicted(EvictReason::checkout_probe_failed), 1u);
-  EXPECT_FALSE(core().estimator().learned());  // 5 ms: implausible as an idle timeout
+  // Replaces the 10 ms plausibility floor: 5 ms is far below the proven 400 ms, a suspect.
+  EXPECT_FALSE(core().estimator().learned());
+  EXPECT_EQ(core().estimator().suspect(), 5ms);
+}
+
+TEST_F(PoolCoreTest, IdleClosesAtOnceWithDifferentAgesAreNotLearned) {
+  open_idle(1);
+  clock.advance(60ms);
+  open_idle(2);
+  clock.advance(60ms);
+  open_idle(3);
+  clock.advance(20ms);  // a restart: all three closed now, at 140, 80 and 20 ms
+  core().on_idle_event(1, IdleSocketState::closed);
+  core().on_idle_event(2, IdleSocketState::closed);
+  clock.advance(1ms);
+  core().on_idle_event(3, IdleSocketState::closed);
+  EXPECT_EQ(evicted(EvictReason::upstream_closed_idle), 3u);
+  EXPECT_FALSE(core().estimator().learned());
+  EXPECT_FALSE(core().estimator().reuse_stopped());
+  EXPECT_EQ(core().estimator().last_verdict(), CloseVerdict::restart_burst);
+}
+
+TEST_F(PoolCoreTest, AnEarlyCloseStopsReuseUntilTheSentinelDisprovesIt) {
+  FakeConn* one = open_idle(1);
+  clock.advance(13ms);
+  core().on_idle_event(1, IdleSocketState::closed);
+  (void)one;
+  ASSERT_TRUE(core().estimator().reuse_stopped());
+  // Reuse stopped: the next released connection is kept as the sentinel, not reused.
+  ASSERT_NE(open_idle(2), nullptr);
+  EXPECT_EQ(core().sentinel_id(), 2u);
+  EXPECT_FALSE(checkout());
+  EXPECT_EQ(core().next_deadline(), clock.now() + 113ms);
+  EXPECT_EQ(open_idle(3), nullptr);  // one sentinel is enough
+  clock.advance(113ms);
+  core().expire();  // survived its horizon: 13 ms is disproven
+  EXPECT_FALSE(core().estimator().learned());
+  EXPECT_FALSE(core().estimator().reuse_stopped());
+  open_idle(4);
+  clock.advance(50ms);
+  EXPECT_EQ(checkout()->id, 4u);
+}
+
+TEST_F(PoolCoreTest, ALearnedRequestCapRetiresConnections) {
+  std::vector<std::unique_ptr<FakeConn>> busy;
+  for (uint64_t id = 1; id <= 3; ++id) busy.push_back(open(id));
+  for (uint64_t id = 1; id <= 3; ++id) core().release(id, std::move(busy[id - 1]), clean());
+  for (int round = 1; round < 4; ++round) {  // four requests on each
+    std::vector<Core::Checkout> out;
+    for (int i = 0; i < 3; ++i) out.push_back(*checkout());
+    for (auto& c : out) ASSERT_NE(core().release(c.id, std::move(c.conn), clean()), nullptr);
+  }
+  for (uint64_t id = 1; id <= 3; ++id) {  // each closed right after its 4th response
+    clock.advance(1s);
+    core().on_idle_event(id, IdleSocketState::closed);
+  }
+  EXPECT_EQ(core().estimator().request_cap(), 4u);
+  EXPECT_FALSE(core().estimator().learned());
+  open_idle(9);
+  for (int n = 1; n < 3; ++n) {
+    auto c = checkout();
+    ASSERT_TRUE(c);
+    ASSERT_NE(core().release(c->id, std::move(c->conn), clean()), nullptr);
+  }
+  auto c = checkout();
+  EXPECT_EQ(core().release(c->id, std::move(c->conn), clean()), nullptr);  // the 4th: retired
+  EXPECT_EQ(evicted(EvictReason::learned_request_cap), 1u);
+}
+
+TEST_F(PoolCoreTest, AConnectRefusalAfterACloseUnlearnsIt) {
+  open_idle(1);
+  clock.advance(40ms);
+  core().on_idle_event(1, IdleSocketState::closed);
+  ASSERT_TRUE(core().estimator().reuse_stopped());
+  clock.advance(100ms);
+  core().connect_started();
+  core().connect_failed(Cause::connect_refused);
+  EXPECT_FALSE(core().estimator().learned());
+  EXPECT_FALSE(core().estimator().reuse_stopped());
 }
 
 TEST_F(PoolCoreTest, CheckoutProbeFailureProtectsOlderConnections) {
@@ -442,7 +523,9 @@ TEST_F(PoolCoreSentinelTest, ClosedByTheUpstreamTeachesTheTimeout) {
   EXPECT_EQ(evicted(EvictReason::sentinel_done), 1u);
   EXPECT_EQ(core().estimator().learned(), 2000ms);
   EXPECT_EQ(core().estimator().effective_limit(), 1800ms);
-  EXPECT_FALSE(core().estimator().wants_sentinel());
+  // Was EXPECT_FALSE: a learned limit is re-probed (decision 0006), up to 2 * 2000 ms.
+  EXPECT_TRUE(core().estimator().wants_sentinel());
+  EXPECT_EQ(core().estimator().sentinel_horizon(), 4000ms);
 }
 
 TEST_F(PoolCoreSentinelTest, ASentinelNoLongerWantedIsClosed) {
