@@ -21,9 +21,9 @@ std::string_view cause_name(Cause cause) {
     case Cause::bad_request: return "bad_request";
     case Cause::retry_budget_exhausted: return "retry_budget_exhausted";
     case Cause::upstream_write_failed: return "upstream_write_failed";
-    case Cause::draining: return "draining";
     case Cause::upstream_5xx: return "upstream_5xx";
     case Cause::local_resource_exhausted: return "local_resource_exhausted";
+    case Cause::stray_bytes_after_response: return "stray_bytes_after_response";
   }
   return "unknown";
 }
@@ -41,6 +41,7 @@ bool is_upstream_cause(Cause cause) {
     case Cause::invalid_response:
     case Cause::no_healthy_host:
     case Cause::upstream_write_failed:
+    case Cause::stray_bytes_after_response:
       return true;
     default:
       return false;

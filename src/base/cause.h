@@ -24,15 +24,17 @@ enum class Cause : uint8_t {
   client_closed,                      // the client went away before the response was done
   client_timeout,                     // the client was too slow (header/body/send timeouts)
   bad_request,                        // the request was rejected by the parser or rules
-  retry_budget_exhausted,             // a retry was warranted but the budget said no
+  retry_budget_exhausted,             // request: a retry was warranted but the budget said no
+                                      // (its attempts keep the upstream failure)
   upstream_write_failed,              // error while sending the request (after retries)
-  draining,                           // refused because the server is shutting down
   upstream_5xx,                       // the upstream itself answered 5xx; needle relayed it
   local_resource_exhausted,           // needle itself is out of fds or buffers (EMFILE, ENFILE,
                                       // ENOBUFS, ENOMEM) opening an upstream socket; not the
                                       // host's fault: never counts toward its ejection
+  stray_bytes_after_response,         // attempt: the response was relayed whole, but the
+                                      // upstream sent bytes behind it; connection closed
 };
-inline constexpr Cause kLastCause = Cause::local_resource_exhausted;
+inline constexpr Cause kLastCause = Cause::stray_bytes_after_response;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

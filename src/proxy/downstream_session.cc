@@ -380,22 +380,23 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
       break;
   }
 
-  const bool has_key = head.headers.has(http::FieldId::idempotency_key) ||
-                       head.headers.has(http::FieldId::x_idempotency_key);
+  // The facts of this request that every retry decision needs; each attempt adds its own.
+  RetryInput retry{.method = head.method,
+                   .has_idempotency_key = head.headers.has(http::FieldId::idempotency_key) ||
+                                          head.headers.has(http::FieldId::x_idempotency_key),
+                   .max_retries = cfg.max_retries,
+                   .non_idempotent = cfg.retry_non_idempotent};
   std::vector<size_t> excluded;  // hosts this request must not use again (connect failures)
-  uint32_t retries = 0;
   bool fresh_only = false;
+  bool budget_refused = false;
   cluster.retry_budget().on_request(worker_.clock.now());
 
   for (;;) {
-    const bool replayable = body_complete_ && !body_started_streaming_;
+    // Whether everything read from the client so far is still held for a resend.
+    retry.body_replayable = body_complete_ && !body_started_streaming_;
     // Whether a failure on a reused connection could be retried for this request; when not, the
     // pool hands out only connections idle for less than an age proven safe.
-    const bool replayable_if_reused = replayable_on_reused_connection(
-        RetryInput{.method = head.method,
-                   .has_idempotency_key = has_key,
-                   .body_replayable = replayable,
-                   .non_idempotent = cfg.retry_non_idempotent});
+    const bool replayable_if_reused = replayable_on_reused_connection(retry);
     const auto host_index = cluster.pick_host(excluded);
     if (!host_index) {
       if (record.attempts.empty()) {
@@ -417,28 +418,19 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
         attempt.cause = connected.cause;
         attempt.duration = worker_.clock.now() - attempt_start;
         record.detail = fmt::format("connect {}: {}", attempt.upstream, connected.error.message());
-        RetryInput input{.cause = connected.cause,
-                         .connection_reused = false,
-                         .response_bytes_received = false,
-                         .method = head.method,
-                         .has_idempotency_key = has_key,
-                         .body_replayable = replayable,
-                         .retries_done = retries,
-                         .max_retries = cfg.max_retries,
-                         .non_idempotent = cfg.retry_non_idempotent,
-                         .other_host_available = false};
-        excluded.push_back(*host_index);
-        input.other_host_available = cluster.has_other_host(excluded);
-        const auto decision = decide_retry(input);
+        excluded.push_back(*host_index);  // a connect failure never goes back to that host
+        retry.cause = connected.cause;
+        retry.connection_reused = false;
+        retry.response_bytes_received = false;
+        retry.request_bytes_sent = false;
+        retry.other_host_available = cluster.has_other_host(excluded);
+        const RetryDecision decision =
+            decide_retry(retry, cluster.retry_budget(), worker_.clock.now());
         attempt.retry_decision.assign(decision.reason);
-        if (decision.action != RetryAction::give_up) {
-          if (cluster.retry_budget().try_spend(worker_.clock.now())) {
-            ++retries;
-            continue;
-          }
-          attempt.retry_decision = "retry_budget_exhausted";
-        }
-        break;
+        budget_refused = decision.reason == kRetryBudgetExhausted;
+        if (decision.action == RetryAction::give_up) break;
+        ++retry.retries_done;
+        continue;
       }
       lease = std::move(connected.lease);
     }
@@ -450,9 +442,10 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
     Exchange exchange(*this, cluster, std::move(lease), attempt, record);
     const ExchangeResult result = co_await exchange.run();
     attempt.duration = worker_.clock.now() - attempt_start;
-    attempt.cause = result.cause;
-    if (result.cause == Cause::none) {
+    attempt.cause = result.cause;  // stray_bytes_after_response even on a relayed response
+    if (result.response_relayed) {
       record.status = result.status;
+      if (!result.detail.empty()) record.detail = result.detail;  // stray bytes behind it
       finish_record(record);
       co_return result.keep_client;
     }
@@ -469,44 +462,37 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
       finish_record(record);
       co_return false;
     }
-    RetryInput input{.cause = result.cause,
-                     .connection_reused = attempt.reused,
-                     .response_bytes_received = result.response_bytes_received,
-                     .request_bytes_sent = attempt.bytes_written > 0,
-                     .method = head.method,
-                     .has_idempotency_key = has_key,
-                     .body_replayable = body_complete_ && !body_started_streaming_,
-                     .retries_done = retries,
-                     .max_retries = cfg.max_retries,
-                     .non_idempotent = cfg.retry_non_idempotent,
-                     .other_host_available = false};
-    std::vector<size_t> others = excluded;
-    others.push_back(*host_index);
-    input.other_host_available = cluster.has_other_host(others);
-    const auto decision = decide_retry(input);
+    retry.cause = result.cause;
+    retry.connection_reused = attempt.reused;
+    retry.response_bytes_received = result.response_bytes_received;
+    retry.request_bytes_sent = attempt.bytes_written > 0;
+    retry.body_replayable = body_complete_ && !body_started_streaming_;
+    excluded.push_back(*host_index);
+    retry.other_host_available = cluster.has_other_host(excluded);
+    excluded.pop_back();
+    const RetryDecision decision = decide_retry(retry, cluster.retry_budget(), worker_.clock.now());
     attempt.retry_decision.assign(decision.reason);
-    if (decision.action != RetryAction::give_up) {
-      if (cluster.retry_budget().try_spend(worker_.clock.now())) {
-        ++retries;
-        fresh_only = true;  // DESIGN rule 5: a retry never goes down another pooled connection
-        if (decision.action == RetryAction::retry_other_host) excluded.push_back(*host_index);
-        continue;
-      }
-      attempt.retry_decision = "retry_budget_exhausted";
-    }
-    break;
+    budget_refused = decision.reason == kRetryBudgetExhausted;
+    if (decision.action == RetryAction::give_up) break;
+    ++retry.retries_done;
+    fresh_only = true;  // DESIGN rule 5: a retry never goes down another pooled connection
+    if (decision.action == RetryAction::retry_other_host) excluded.push_back(*host_index);
   }
 
-  // Every attempt failed before a response could be relayed: explain it.
+  // Every attempt failed before a response could be relayed: explain it. A retry the budget
+  // refused is the request's cause (its attempts say what failed).
   const observe::AttemptRecord& last = record.attempts.back();
-  const Cause cause = last.cause;
-  const int status = cause == Cause::response_timeout ? 504 : 502;
+  const Cause cause = budget_refused ? Cause::retry_budget_exhausted : last.cause;
+  const int status = last.cause == Cause::response_timeout ? 504 : 502;
   log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", record.request_id,
-            head.method, head.target, status, record.attempts.size(), cause_name(cause), record.detail);
-  co_return co_await send_local(record, status, cause,
-                                fmt::format("upstream {} failed: {}", last.upstream,
-                                            cause_name(cause)),
-                                body_complete_ && may_keep_client());
+            head.method, head.target, status, record.attempts.size(), cause_name(cause),
+            record.detail);
+  co_return co_await send_local(
+      record, status, cause,
+      budget_refused ? fmt::format("upstream {} failed: {}; the retry budget refused a retry",
+                                   last.upstream, cause_name(last.cause))
+                     : fmt::format("upstream {} failed: {}", last.upstream, cause_name(cause)),
+      body_complete_ && may_keep_client());
 }
 
 net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, int status,

@@ -102,6 +102,8 @@ net::Task<ExchangeResult> Exchange::run() {
                                    .target = session_.forward_target_};
   http::write_upstream_request_head(request, ctx, upstream_framing_, head);
 
+  // The head and the held body (all of it, or the retry buffer's prefix of a streamed one): a
+  // retry sends exactly what the first attempt sent, then streams the rest.
   std::vector<asio::const_buffer>& out = session_.out_buffers_;
   out.clear();
   out.push_back(asio::buffer(head));
@@ -120,7 +122,7 @@ net::Task<ExchangeResult> Exchange::run() {
   }
   if (!upstream_written(written)) {
     upstream_watchdog_.disarm();
-    lease_.discard();
+    finish_lease();
     co_return result_;
   }
 
@@ -134,20 +136,34 @@ net::Task<ExchangeResult> Exchange::run() {
   }
   upstream_watchdog_.disarm();
 
-  if (pump_failed_client_ && !response_done_) {
+  if (pump_failed_client_ && state_ != ResponseState::complete) {
     result_.cause = pump_cause_;
     result_.keep_client = false;
   }
-  if (result_.cause == Cause::none && pump_done_) {
-    const auto& response = parser_->head();
-    lease_.release(upstream::ReleaseInfo{.response_complete = true,
-                                         .upstream_keep_alive = response.keep_alive,
-                                         .keep_alive_hint = response.keep_alive_hint});
-  } else {
-    lease_.discard();
-  }
+  result_.response_relayed = state_ == ResponseState::complete && result_.cause == Cause::none;
+  finish_lease();
   if (!pump_done_) result_.keep_client = false;  // unread request body: the connection is spent
   co_return result_;
+}
+
+// The reuse decision of the exchange, as guard clauses; the pool's own predicate
+// (PoolCore::why_not_reusable: keep-alive, max requests, max age, draining) comes after it.
+void Exchange::finish_lease() {
+  if (!result_.response_relayed) return lease_.discard();  // failed: the connection is suspect
+  if (response_begin_ < response_end_) {
+    // Bytes behind a complete response (past its Content-Length, after its last chunk, a body
+    // on a bodiless response): the connection is out of sync, and a next exchange on it would
+    // read them as its response (RFC 9112 6.3: framing decides where a message ends).
+    result_.cause = Cause::stray_bytes_after_response;
+    result_.detail = fmt::format("{} stray bytes from {} after a complete response",
+                                 response_end_ - response_begin_, attempt_.upstream);
+    return lease_.discard();
+  }
+  if (!pump_done_) return lease_.discard();  // the upstream still expects request body bytes
+  const auto& response = parser_->head();
+  lease_.release(upstream::ReleaseInfo{.response_complete = true,
+                                       .upstream_keep_alive = response.keep_alive,
+                                       .keep_alive_hint = response.keep_alive_hint});
 }
 
 net::Task<void> Exchange::pump_request_body() {
@@ -156,9 +172,9 @@ net::Task<void> Exchange::pump_request_body() {
   std::vector<std::string_view> spans;
   std::vector<asio::const_buffer> out;
   std::string chunk_header;
-  for (;;) {
+  while (!relay_over_) {
     const BodyReadStatus status = co_await session_.read_body(spans);
-    if (response_done_) break;  // the response finished first; relay_response stopped us
+    if (relay_over_) break;  // the response ended (or failed) first: stop_pump() stopped us
     if (status == BodyReadStatus::more || status == BodyReadStatus::complete) {
       out.clear();
       frame_body(upstream_framing_, spans, chunk_header, out);
@@ -171,6 +187,7 @@ net::Task<void> Exchange::pump_request_body() {
           written += net::to_result(co_await net::write_all(lease_->socket(), out));
         }
         attempt_.bytes_written += written.bytes;
+        if (relay_over_) break;
         if (written.error) {
           // The upstream stopped reading (it may have answered early, e.g. 413): let
           // relay_response find out what it said.
@@ -195,89 +212,132 @@ net::Task<void> Exchange::pump_request_body() {
   pump_running_ = false;
 }
 
-net::Task<void> Exchange::relay_response() {
-  auto& worker = session_.worker_;
+void Exchange::stop_pump() {
+  relay_over_ = true;
+  if (!pump_running_) return;
+  // The pump waits on the client (its next body bytes) or on the upstream (a write the upstream
+  // does not take). After a complete response the rest of the body is not needed; after a
+  // failure the error response must not wait for the upload or body_timeout. The unread body
+  // leaves the client connection unusable: it closes after this response.
+  std::error_code ec;
+  session_.socket_.cancel(ec);
+  lease_->socket().cancel(ec);
+  result_.keep_client = false;
+}
+
+void Exchange::fail(Cause cause, std::string detail) {
+  state_ = ResponseState::failed;
+  result_.cause = cause;
+  result_.detail = std::move(detail);
+}
+
+void Exchange::on_final_head() {
   const auto& request = session_.parser_.head();
-  const auto& cfg = cluster_.config();
-  http::ResponseParser& parser = *parser_;
-  parser.reset();
-  parser.set_request_is_head(request.is_head());
+  const auto& response = parser_->head();
+  state_ = ResponseState::body;
+  result_.status = response.status;
+  attempt_.status = response.status;
+  const bool no_body = request.is_head() || response.status == 204 || response.status == 304;
+  const bool needs_close_delimit = !no_body && request.version_minor == 0 &&
+                                   (response.framing == http::BodyFraming::chunked ||
+                                    response.framing == http::BodyFraming::until_close);
+  result_.keep_client =
+      session_.may_keep_client() && session_.body_complete_ && !needs_close_delimit;
+  http::DownstreamResponseContext dctx{
+      .client_version_minor = request.version_minor,
+      .request_is_head = request.is_head(),
+      .keep_alive = result_.keep_client,
+      .keep_alive_timeout = session_.server_config().client_idle_timeout};
+  session_.scratch_head_.clear();
+  client_framing_ = http::write_downstream_response_head(response, dctx, session_.scratch_head_);
+  if (client_framing_ == http::BodyFraming::until_close) result_.keep_client = false;
+  head_pending_ = true;
+  feed_after_head_ = true;
+}
 
-  PooledBuffer buffer = worker.upstream_buffers.acquire();
-  size_t begin = 0, end = 0;
-  std::vector<std::string_view>& spans = session_.response_spans_;
+bool Exchange::stage_client_write(const std::vector<std::string_view>& spans) {
   std::vector<asio::const_buffer>& out = session_.out_buffers_;
-  std::string& chunk_header = session_.chunk_header_;
-  http::BodyFraming client_framing = http::BodyFraming::none;
-  bool head_pending = false;  // final head serialized, not yet written to the client
-  bool head_done = false;
-  bool done = false;
-  // The response deadline is armed before each read below (the first comes before any parse).
+  out.clear();
+  if (head_pending_) out.push_back(asio::buffer(session_.scratch_head_));
+  frame_body(client_framing_, spans, session_.chunk_header_, out);
+  if (state_ == ResponseState::complete && client_framing_ == http::BodyFraming::chunked) {
+    out.push_back(asio::buffer(http::kLastChunk));
+  }
+  if (out.empty()) return false;
+  head_pending_ = false;
+  return true;
+}
 
-  bool feed_again = false;  // after a final head: a bodiless message completes on an empty feed
-  while (!done) {
-    while ((begin < end || feed_again) && !done) {
-      feed_again = false;
-      spans.clear();
-      const auto fed = parser.feed(std::string_view(buffer.data() + begin, end - begin), spans);
-      begin += fed.consumed;
-      switch (fed.stop) {
-        case http::ParseStop::head_complete: {
-          const auto& response = parser.head();
-          if (response.status < 200) break;  // interim 1xx: dropped, its end follows
-          head_done = true;
-          result_.status = response.status;
-          attempt_.status = response.status;
-          const bool no_body = request.is_head() || response.status == 204 ||
-                               response.status == 304;
-          const bool needs_close_delimit =
-              !no_body && request.version_minor == 0 &&
-              (response.framing == http::BodyFraming::chunked ||
-               response.framing == http::BodyFraming::until_close);
-          result_.keep_client = session_.may_keep_client() && session_.body_complete_ &&
-                                !needs_close_delimit;
-          http::DownstreamResponseContext dctx{
-              .client_version_minor = request.version_minor,
-              .request_is_head = request.is_head(),
-              .keep_alive = result_.keep_client,
-              .keep_alive_timeout = session_.server_config().client_idle_timeout};
-          session_.scratch_head_.clear();
-          client_framing = http::write_downstream_response_head(response, dctx,
-                                                                session_.scratch_head_);
-          if (client_framing == http::BodyFraming::until_close) result_.keep_client = false;
-          head_pending = true;
-          feed_again = true;
-          break;
+Exchange::RelayStep Exchange::advance() {
+  http::ResponseParser& parser = *parser_;
+  std::vector<std::string_view>& spans = session_.response_spans_;
+  while (state_ == ResponseState::head || state_ == ResponseState::body) {
+    if (response_begin_ == response_end_ && !feed_after_head_) return RelayStep::read;
+    feed_after_head_ = false;
+    spans.clear();
+    const auto fed = parser.feed(std::string_view(response_buffer_.data() + response_begin_,
+                                                  response_end_ - response_begin_),
+                                 spans);
+    response_begin_ += fed.consumed;
+    switch (fed.stop) {
+      case http::ParseStop::head_complete:
+        if (parser.head().status < 200) {  // interim 1xx: dropped; its end is the next feed
+          feed_after_head_ = true;
+          continue;
         }
-        case http::ParseStop::message_complete:
-          if (!head_done) {  // end of an interim response
-            parser.reset();
-            parser.set_request_is_head(request.is_head());
-            break;
-          }
-          done = true;
-          break;
-        case http::ParseStop::error:
-          result_.cause = Cause::invalid_response;
-          result_.detail = fmt::format("invalid response from {}: {}", attempt_.upstream,
-                                       parser.error().cause);
-          co_return;
-        case http::ParseStop::need_more:
-          break;
-      }
-      if (!head_done) continue;
-      // Coalesce the head with the first body bytes into one write when they are already here.
-      if (fed.stop == http::ParseStop::head_complete && begin < end) continue;
-      if (!head_pending && spans.empty() && !done) continue;
-      out.clear();
-      if (head_pending) out.push_back(asio::buffer(session_.scratch_head_));
-      frame_body(client_framing, spans, chunk_header, out);
-      if (done && client_framing == http::BodyFraming::chunked) {
-        out.push_back(asio::buffer(http::kLastChunk));
-      }
-      if (out.empty()) continue;
+        on_final_head();
+        continue;  // feed the rest at once: the head goes out with the first body bytes
+      case http::ParseStop::message_complete:
+        if (state_ == ResponseState::head) {  // the end of an interim response
+          parser.reset();
+          parser.set_request_is_head(session_.parser_.head().is_head());
+          continue;
+        }
+        state_ = ResponseState::complete;
+        break;
+      case http::ParseStop::error:
+        fail(Cause::invalid_response,
+             fmt::format("invalid response from {}: {}", attempt_.upstream, parser.error().cause));
+        return RelayStep::finished;
+      case http::ParseStop::need_more:
+        if (state_ == ResponseState::head) continue;
+        break;
+    }
+    if (stage_client_write(spans)) return RelayStep::write;
+  }
+  return RelayStep::finished;
+}
+
+Exchange::RelayStep Exchange::on_read_error(const std::error_code& ec) {
+  if (pump_failed_client_) {
+    fail(pump_cause_, {});
+    return RelayStep::finished;
+  }
+  if (ec == asio::error::eof && state_ == ResponseState::body &&
+      parser_->finish().stop == http::ParseStop::message_complete) {
+    // A close-delimited body (RFC 9112 6.3 item 8) ends here.
+    state_ = ResponseState::complete;
+    session_.response_spans_.clear();
+    return stage_client_write(session_.response_spans_) ? RelayStep::write : RelayStep::finished;
+  }
+  fail(classify_read_error(ec),
+       fmt::format("read from {}: {}{}", attempt_.upstream, ec.message(),
+                   state_ == ResponseState::body ? " (response incomplete)" : ""));
+  return RelayStep::finished;
+}
+
+net::Task<void> Exchange::relay_response() {
+  const auto& cfg = cluster_.config();
+  parser_->reset();
+  parser_->set_request_is_head(session_.parser_.head().is_head());
+  response_buffer_ = session_.worker_.upstream_buffers.acquire();
+  // The response deadline is armed before each read below (the first comes before any parse).
+  for (;;) {
+    const RelayStep step = advance();
+    if (step == RelayStep::finished) break;
+    if (step == RelayStep::write) {
+      std::vector<asio::const_buffer>& out = session_.out_buffers_;
       result_.client_response_started = true;
-      head_pending = false;
       const size_t n = buffers_size(out);
       // session_.write_client(out), inline: the hot path's one write, without a coroutine frame.
       net::IoResult written;
@@ -288,21 +348,21 @@ net::Task<void> Exchange::relay_response() {
         session_.write_watchdog_.disarm();
       }
       if (written.error) {
-        result_.cause = session_.write_watchdog_.expired() ? Cause::client_timeout
-                                                           : Cause::client_closed;
-        result_.detail = "client stopped receiving the response";
-        co_return;
+        fail(session_.write_watchdog_.expired() ? Cause::client_timeout : Cause::client_closed,
+             "client stopped receiving the response");
+        break;
       }
       record_.bytes_out += n;
+      continue;
     }
-    if (done) break;
-
-    if (begin == end) {
-      begin = end = 0;
-    } else if (end == buffer.size()) {
-      std::memmove(buffer.data(), buffer.data() + begin, end - begin);
-      end -= begin;
-      begin = 0;
+    // RelayStep::read
+    if (response_begin_ == response_end_) {
+      response_begin_ = response_end_ = 0;
+    } else if (response_end_ == response_buffer_.size()) {
+      std::memmove(response_buffer_.data(), response_buffer_.data() + response_begin_,
+                   response_end_ - response_begin_);
+      response_end_ -= response_begin_;
+      response_begin_ = 0;
     }
     upstream_watchdog_.arm(cfg.response_timeout, kResponse);
     // Draining reads: the read that ends a response leaves the reactor knowing whether the
@@ -312,51 +372,17 @@ net::Task<void> Exchange::relay_response() {
     // at once, not at the response timeout (net/draining_read.h).
     if (result_.response_bytes_received) net::note_receive_queue_unknown(lease_->socket());
     auto read = net::to_result(co_await net::read_some_draining(
-        lease_->socket(), asio::buffer(buffer.data() + end, buffer.size() - end)));
+        lease_->socket(), asio::buffer(response_buffer_.data() + response_end_,
+                                       response_buffer_.size() - response_end_)));
     if (read.error) {
-      if (pump_failed_client_) {
-        result_.cause = pump_cause_;
-        co_return;
-      }
-      if (read.error == asio::error::eof && head_done) {
-        // Close-delimited body (RFC 9112 6.3 item 8) ends here; anything else is truncated.
-        spans.clear();
-        const auto fin = parser.finish();
-        if (fin.stop == http::ParseStop::message_complete) {
-          out.clear();
-          if (head_pending) out.push_back(asio::buffer(session_.scratch_head_));
-          if (client_framing == http::BodyFraming::chunked) {
-            out.push_back(asio::buffer(http::kLastChunk));
-          }
-          if (!out.empty()) {
-            result_.client_response_started = true;
-            if (!co_await session_.write_client(out)) {
-              result_.cause = Cause::client_closed;
-              co_return;
-            }
-            record_.bytes_out += buffers_size(out);
-          }
-          done = true;
-          break;
-        }
-      }
-      result_.cause = classify_read_error(read.error);
-      result_.detail = fmt::format("read from {}: {}{}", attempt_.upstream, read.error.message(),
-                                   head_done ? " (response incomplete)" : "");
-      co_return;
+      if (on_read_error(read.error) == RelayStep::finished) break;
+      continue;  // the closing write of a close-delimited body, then finished
     }
-    end += read.bytes;
+    response_end_ += read.bytes;
     attempt_.bytes_read += read.bytes;
     result_.response_bytes_received = true;
   }
-
-  response_done_ = true;
-  if (pump_running_) {
-    // The upstream answered before reading the whole request body: stop reading it.
-    std::error_code ec;
-    session_.socket_.cancel(ec);
-    result_.keep_client = false;
-  }
+  stop_pump();
 }
 
 }  // namespace needle::proxy

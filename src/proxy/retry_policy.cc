@@ -55,6 +55,13 @@ bool replayable_after_new_failure(const RetryInput& in) {
   return in.has_idempotency_key && in.non_idempotent != config::RetryNonIdempotent::never;
 }
 
+// No byte of the request left needle (its first write failed): nobody received it, so it is
+// safe to send again whatever its method (RFC 9110 9.2.2 is about requests the server may have
+// acted on) and whatever its body's size: the body pump starts only after that write, so no body
+// byte was consumed beyond what the retry buffer holds, and a retry sends the same bytes
+// (the held prefix) and streams the rest.
+bool nothing_sent(const RetryInput& in) { return !in.request_bytes_sent; }
+
 constexpr RetryDecision give_up(std::string_view reason) {
   return {RetryAction::give_up, reason};
 }
@@ -80,18 +87,13 @@ RetryDecision decide_retry(const RetryInput& in) {
 
   if (is_lost_before_response(in)) {
     if (failed_on_reused_connection(in)) {
-      // The idle-close race: retry once, on a connection that cannot be stale. A request of
-      // which no byte left needle was not received by anyone, so it is safe to send again
-      // whatever its method (RFC 9110 9.2.2 is about requests the server may have acted on);
-      // its body must still be whole in the retry buffer.
-      if (!in.request_bytes_sent) {
-        if (!in.body_replayable) return give_up("not_replayable");
-      } else if (!replayable_after_reused_failure(in)) {
+      // The idle-close race: retry once, on a connection that cannot be stale.
+      if (!nothing_sent(in) && !replayable_after_reused_failure(in)) {
         return give_up("not_replayable");
       }
       return {RetryAction::retry_fresh_connection, "ok"};
     }
-    if (!replayable_after_new_failure(in)) return give_up("not_replayable");
+    if (!nothing_sent(in) && !replayable_after_new_failure(in)) return give_up("not_replayable");
     if (!in.other_host_available) return give_up("no_other_host");
     return {RetryAction::retry_other_host, "ok"};
   }
@@ -99,6 +101,12 @@ RetryDecision decide_retry(const RetryInput& in) {
   // response_timeout, invalid_response, closed_mid_response and anything else: the upstream
   // may have acted on the request, or the failure is not the upstream's; never retried.
   return give_up("not_retryable_cause");
+}
+
+RetryDecision decide_retry(const RetryInput& input, RetryBudget& budget, TimePoint now) {
+  const RetryDecision decision = decide_retry(input);
+  if (decision.action == RetryAction::give_up || budget.try_spend(now)) return decision;
+  return give_up(kRetryBudgetExhausted);
 }
 
 RetryBudget::RetryBudget(double ratio, uint32_t min_per_second)

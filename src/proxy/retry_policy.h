@@ -16,7 +16,8 @@ struct RetryInput {
   bool response_bytes_received = false;
   // Whether any byte of the request was accepted by the kernel for the upstream. false: the first
   // write failed (e.g. ECONNRESET from a RST the pool could not see), so the upstream cannot have
-  // seen the request.
+  // seen the request, and no body byte past the retry buffer was read from the client: it is
+  // replayed whatever its method and body size.
   bool request_bytes_sent = true;
   std::string_view method;
   bool has_idempotency_key = false;   // Idempotency-Key or X-Idempotency-Key present
@@ -38,7 +39,16 @@ struct RetryDecision {
   std::string_view reason;  // "not_replayable", "response_started", "max_retries", ... or "ok"
 };
 
+// The reason of a retry that decide_retry allowed and the RetryBudget refused; the request then
+// ends with Cause::retry_budget_exhausted (its attempts keep the upstream failure).
+inline constexpr std::string_view kRetryBudgetExhausted = "retry_budget_exhausted";
+
 RetryDecision decide_retry(const RetryInput& input);
+
+class RetryBudget;
+// decide_retry, then the budget: a retry the policy allows is spent from `budget`, or refused
+// with reason kRetryBudgetExhausted (action give_up).
+RetryDecision decide_retry(const RetryInput& input, RetryBudget& budget, TimePoint now);
 
 // Whether a failure of this request on a reused connection before any response byte would be
 // retried on a fresh connection (the body, the method or idempotency key, and the route's

@@ -26,5 +26,23 @@ TEST(Cause, LocalResourceExhaustionIsNeedlesOwnNotTheUpstreams) {
   EXPECT_TRUE(is_upstream_cause(Cause::connect_error));
 }
 
+// A relayed response with bytes behind it is the upstream's fault (needle_upstream_failures_total
+// counts it); the budget's refusal is needle's own policy, not an upstream failure.
+TEST(Cause, StrayBytesAreTheUpstreamsAndTheBudgetIsNot) {
+  EXPECT_EQ(cause_name(Cause::stray_bytes_after_response), "stray_bytes_after_response");
+  EXPECT_TRUE(is_upstream_cause(Cause::stray_bytes_after_response));
+  EXPECT_EQ(cause_name(Cause::retry_budget_exhausted), "retry_budget_exhausted");
+  EXPECT_FALSE(is_upstream_cause(Cause::retry_budget_exhausted));
+}
+
+// `draining` was never produced (a draining worker finishes the requests it has and closes idle
+// connections quietly; it refuses none), so it is not a cause: docs and alert filters list only
+// causes some code path produces.
+TEST(Cause, DrainingIsNotACause) {
+  for (unsigned i = 0; i <= static_cast<unsigned>(kLastCause); ++i) {
+    EXPECT_NE(cause_name(static_cast<Cause>(i)), "draining");
+  }
+}
+
 }  // namespace
 }  // namespace needle

@@ -217,14 +217,14 @@ statuses = []
 }
 
 TEST(ConfigParse, AlertCausesAcceptEveryCauseName) {
-  // The last causes of the enum too (the list of known names once stopped at `draining`).
+  // The last causes of the enum too (the list of known names once stopped before the last ones).
   const Config c = load_ok(std::string(kMinimal) + R"(
 [alerts]
 webhook = "http://127.0.0.1:9000/hook"
-causes = ["draining", "upstream_5xx", "local_resource_exhausted"]
+causes = ["upstream_5xx", "local_resource_exhausted", "stray_bytes_after_response"]
 )");
-  EXPECT_EQ(c.alerts.causes,
-            (std::vector<std::string>{"draining", "upstream_5xx", "local_resource_exhausted"}));
+  EXPECT_EQ(c.alerts.causes, (std::vector<std::string>{"upstream_5xx", "local_resource_exhausted",
+                                                       "stray_bytes_after_response"}));
 }
 
 TEST(ConfigParse, InlineTablesWork) {

@@ -135,13 +135,30 @@ std::vector<Case> cases() {
               in.non_idempotent = RetryNonIdempotent::never;
             }),
        A::retry_fresh_connection, "ok"},
+      // Nothing sent also means no body byte past the retry buffer was read (the pump starts
+      // after the first write): a body too large to buffer is replayed all the same.
       {"reused_post_nothing_sent_body_not_buffered",
        with(base(reused, "POST"),
             [](auto& in) {
               in.request_bytes_sent = false;
               in.body_replayable = false;
             }),
+       A::retry_fresh_connection, "ok"},
+      {"reused_get_sent_body_not_buffered",
+       with(base(reused),
+            [](auto& in) { in.body_replayable = false; }),
        A::give_up, "not_replayable"},
+      {"new_post_nothing_sent_body_not_buffered",
+       with(base(fresh, "POST"),
+            [](auto& in) {
+              in.request_bytes_sent = false;
+              in.body_replayable = false;
+              in.other_host_available = true;
+            }),
+       A::retry_other_host, "ok"},
+      {"new_post_nothing_sent_single_host",
+       with(base(fresh, "POST"), [](auto& in) { in.request_bytes_sent = false; }), A::give_up,
+       "no_other_host"},
       {"reused_post_nothing_sent_after_max_retries",
        with(base(reused, "POST"),
             [](auto& in) {
@@ -217,6 +234,28 @@ TEST(RetryPolicy, ReplayableOnReusedConnectionMatchesDecideRetry) {
 }
 
 TimePoint t0() { return TimePoint{} + std::chrono::hours(1); }
+
+// The budget is consulted only for retries the policy allows, and its refusal is a reason of
+// its own (the request then ends with Cause::retry_budget_exhausted).
+TEST(RetryPolicy, BudgetRefusesAnAllowedRetry) {
+  RetryBudget budget(0.0, 1);
+  const RetryInput retryable = base(Cause::reset_before_response_on_reused);
+  const RetryDecision first = decide_retry(retryable, budget, t0());
+  EXPECT_EQ(first.action, RetryAction::retry_fresh_connection);
+  EXPECT_EQ(first.reason, "ok");
+  const RetryDecision second = decide_retry(retryable, budget, t0());
+  EXPECT_EQ(second.action, RetryAction::give_up);
+  EXPECT_EQ(second.reason, kRetryBudgetExhausted);
+}
+
+TEST(RetryPolicy, BudgetIsNotSpentOnAGiveUp) {
+  RetryBudget budget(0.0, 1);
+  const RetryDecision no = decide_retry(base(Cause::response_timeout), budget, t0());
+  EXPECT_EQ(no.reason, "not_retryable_cause");
+  // The one retry of this second is still there.
+  EXPECT_EQ(decide_retry(base(Cause::reset_before_response_on_reused), budget, t0()).reason,
+            "ok");
+}
 
 TEST(RetryBudget, MinimumPerSecondWithoutTraffic) {
   RetryBudget budget(0.2, 3);
