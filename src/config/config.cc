@@ -53,6 +53,11 @@ std::string ConfigError::to_string() const {
 }
 
 LoadResult load_config_file(const std::string& path) {
+  SourceMap places;
+  return load_config_file_placed(path, places);
+}
+
+LoadResult load_config_file_placed(const std::string& path, SourceMap& places) {
   auto fail = [&](std::string message) {
     LoadResult result;
     result.errors.push_back(ConfigError{path, 0, 0, "", std::move(message)});
@@ -70,7 +75,7 @@ LoadResult load_config_file(const std::string& path) {
   if (read_failed) {
     return fail(fmt::format("cannot read config file: {}", std::strerror(read_errno)));
   }
-  return parse_config(text, path);
+  return parse_config_placed(text, path, places);
 }
 
 LoadResult quick_config(const std::string& listen, const std::vector<std::string>& upstreams,

@@ -44,4 +44,10 @@ void validate_config(const Config& config, const SourceMap& places,
 // File order: by line and column; errors with no place (line 0) last. Stable.
 void sort_errors(std::vector<ConfigError>& errors);
 
+// parse_config and load_config_file that also hand back where each key was written
+// (reload_check.cc places what a reload cannot apply).
+LoadResult parse_config_placed(std::string_view toml_text, const std::string& source_name,
+                               SourceMap& places);
+LoadResult load_config_file_placed(const std::string& path, SourceMap& places);
+
 }  // namespace needle::config

@@ -581,6 +581,12 @@ std::string nearest_key(std::string_view text, int line) {
 }  // namespace
 
 LoadResult parse_config(std::string_view toml_text, const std::string& source_name) {
+  SourceMap places;
+  return parse_config_placed(toml_text, source_name, places);
+}
+
+LoadResult parse_config_placed(std::string_view toml_text, const std::string& source_name,
+                               SourceMap& places) {
   LoadResult result;
   toml::table root;
 #if TOML_EXCEPTIONS
@@ -608,7 +614,6 @@ LoadResult parse_config(std::string_view toml_text, const std::string& source_na
 
   Config config;
   config.source = source_name;
-  SourceMap places;
   LoadContext ctx{source_name, result.errors, places};
   read_root(ctx, root, config);
   validate_config(config, places, result.errors);
