@@ -99,6 +99,6 @@ int main(int argc, char** argv) {
   if (!loaded.config) return print_errors(loaded.errors);
   if (!access_log.empty()) loaded.config->server.access_log = access_log;
   auto config = std::make_shared<const needle::config::Config>(std::move(*loaded.config));
-  needle::server::Server server(config, config_path);
+  needle::server::Server server(config, config_path, access_log);
   return server.run();
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -17,7 +18,11 @@ namespace needle::proxy {
 
 class ClusterRuntime {
  public:
-  ClusterRuntime(net::Executor executor, const config::ClusterConfig& config, const Clock& clock);
+  // `previous`: the same-named cluster of the generation being replaced, or null. Each of its
+  // hosts whose address is listed again is taken over (the same HostPool, reconfigured) instead
+  // of built afresh; see docs/architecture.md "Reload and shutdown".
+  ClusterRuntime(net::Executor executor, const config::ClusterConfig& config, const Clock& clock,
+                 ClusterRuntime* previous = nullptr);
   ~ClusterRuntime();
 
   const config::ClusterConfig& config() const { return config_; }
@@ -31,28 +36,41 @@ class ClusterRuntime {
   std::optional<size_t> pick_host(const std::vector<size_t>& excluded);
   // Some usable host other than those in `excluded` exists.
   bool has_other_host(const std::vector<size_t>& excluded) const;
+  // Drains the pools this generation still owns; those a newer generation took over keep
+  // serving it.
   void drain();
 
  private:
+  // The pool of host `address` not yet taken over, marked as taken; null if there is none.
+  std::shared_ptr<upstream::HostPool> take_over(const std::string& address);
+
   config::ClusterConfig config_;
   std::vector<std::shared_ptr<upstream::HostPool>> hosts_;
   std::vector<std::string> host_names_;
+  // handed_over_[i]: hosts_[i] now belongs to a newer generation too, which drains it when it
+  // drops it; this one must not. Requests of this generation still in flight use it meanwhile.
+  std::vector<bool> handed_over_;
   std::unique_ptr<upstream::LoadBalancer> balancer_;
   std::vector<upstream::HostCandidate> candidates_;  // scratch for pick_host
   RetryBudget budget_;
 };
 
 // Everything a worker needs to proxy under one config generation. A request holds a shared_ptr
-// to the generation it started under, so a reload never pulls a pool from under an exchange;
-// the old generation drains its pools when the last request using it finishes.
+// to the generation it started under, so a reload never pulls a pool from under an exchange.
+// A new generation built from `previous` (on the worker's own thread: pools are not
+// thread-safe) takes over the pools of hosts it keeps (same cluster name, same address), with
+// their idle connections, busy leases, counters, ejection and learned idle limits; the old
+// generation drains only the pools nobody took over.
 struct WorkerRuntime {
   WorkerRuntime(net::Executor executor, std::shared_ptr<const config::Config> config,
-                const Clock& clock);
+                const Clock& clock, WorkerRuntime* previous = nullptr);
   ~WorkerRuntime();
 
   std::shared_ptr<const config::Config> config;
   Router router;
   std::vector<std::unique_ptr<ClusterRuntime>> clusters;
+
+  ClusterRuntime* find_cluster(std::string_view name);
 };
 
 }  // namespace needle::proxy

@@ -14,26 +14,59 @@
 
 namespace needle::server {
 
-AdminServer::AdminServer(asio::io_context& io, AdminHandler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+AdminServer::AdminServer(asio::io_context& io, AdminHandler handler, Millis connection_budget)
+    : io_(io),
+      handler_(std::move(handler)),
+      connection_budget_(connection_budget),
+      acceptor_(std::make_shared<net::Acceptor>(io)) {}
 
 std::error_code AdminServer::open(const asio::ip::tcp::endpoint& endpoint) {
-  return net::open_listener(acceptor_, endpoint, /*reuse_port=*/false);
+  return net::open_listener(*acceptor_, endpoint, /*reuse_port=*/false);
 }
 
-void AdminServer::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
+void AdminServer::start() {
+  asio::co_spawn(io_, accept_loop(acceptor_), asio::detached);
+}
 
 void AdminServer::stop() {
   std::error_code ignored;
-  acceptor_.close(ignored);
+  acceptor_->close(ignored);
+  drop_prepared();
 }
 
-net::Task<void> AdminServer::accept_loop() {
+asio::ip::tcp::endpoint AdminServer::local_endpoint() const {
+  std::error_code ignored;
+  return acceptor_->local_endpoint(ignored);
+}
+
+std::error_code AdminServer::prepare(const asio::ip::tcp::endpoint& endpoint) {
+  auto acceptor = std::make_shared<net::Acceptor>(io_);
+  if (auto ec = net::open_listener(*acceptor, endpoint, /*reuse_port=*/false)) return ec;
+  prepared_ = std::move(acceptor);
+  return {};
+}
+
+void AdminServer::switch_to_prepared() {
+  if (!prepared_) return;
+  std::error_code ignored;
+  acceptor_->close(ignored);  // its loop ends; connections it accepted finish
+  acceptor_ = std::move(prepared_);
+  start();
+}
+
+void AdminServer::drop_prepared() {
+  if (!prepared_) return;
+  std::error_code ignored;
+  prepared_->close(ignored);
+  prepared_.reset();
+}
+
+net::Task<void> AdminServer::accept_loop(AcceptorPtr acceptor) {
   const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+    auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
     if (ec) {
-      if (!acceptor_.is_open()) co_return;
+      if (!acceptor->is_open()) co_return;
       net::Timer pause(io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_tuple);
       continue;
@@ -42,19 +75,26 @@ net::Task<void> AdminServer::accept_loop() {
   }
 }
 
-net::Task<void> AdminServer::serve(net::Socket socket) {
+net::Task<void> AdminServer::serve(net::Socket accepted) {
   const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
   http::RequestParser parser(http::ParserLimits{});
   std::vector<std::string_view> body;
   char buffer[8192];
   std::string pending;
+  // Race window: the deadline may expire in the same reactor round in which this connection's
+  // last read completes. The read's handler runs first, this coroutine ends and its frame is
+  // freed; cancel() below cannot recall an expiry already queued, so the deadline's handler
+  // runs afterwards with success. It must then touch nothing in this frame: it shares the
+  // socket instead (the pattern of upstream_connector.cc's ConnectRace), and closing a socket
+  // this coroutine already closed does nothing.
+  auto shared_socket = std::make_shared<net::Socket>(std::move(accepted));
+  net::Socket& socket = *shared_socket;
   net::Timer deadline(io_);
-  // Admin clients are scrapers and humans: a 30 s budget per connection is plenty.
-  deadline.expires_after(std::chrono::seconds(30));
-  deadline.async_wait([&socket](std::error_code ec) {
+  deadline.expires_after(connection_budget_);
+  deadline.async_wait([shared_socket](std::error_code ec) {
     if (!ec) {
       std::error_code ignored;
-      socket.close(ignored);
+      shared_socket->close(ignored);
     }
   });
   for (;;) {

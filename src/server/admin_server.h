@@ -9,6 +9,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "base/clock.h"
 #include "net/io_types.h"
 
 namespace needle::server {
@@ -24,18 +25,35 @@ using AdminHandler = std::function<AdminResponse(std::string_view method, std::s
 
 class AdminServer {
  public:
-  AdminServer(asio::io_context& io, AdminHandler handler);
+  // Admin clients are scrapers and humans: `connection_budget` (30 s) per connection is plenty.
+  AdminServer(asio::io_context& io, AdminHandler handler,
+              Millis connection_budget = std::chrono::seconds(30));
   std::error_code open(const asio::ip::tcp::endpoint& endpoint);
   void start();
-  void stop();
+  void stop();  // closes the listener; connections already accepted finish
+  bool listening() const { return acceptor_ && acceptor_->is_open(); }
+  asio::ip::tcp::endpoint local_endpoint() const;
+
+  // Reload (docs/architecture.md "Reload and shutdown"): prepare() binds the new address beside
+  // the current listener and changes nothing else; it fails, changing nothing, when the address
+  // cannot be bound. switch_to_prepared() then closes the current listener and serves the new
+  // one; drop_prepared() abandons it.
+  std::error_code prepare(const asio::ip::tcp::endpoint& endpoint);
+  void switch_to_prepared();
+  void drop_prepared();
 
  private:
-  net::Task<void> accept_loop();
+  using AcceptorPtr = std::shared_ptr<net::Acceptor>;
+  // Each loop owns the acceptor it serves, so a loop whose listener was replaced ends on its
+  // own closed acceptor and never adopts the new one.
+  net::Task<void> accept_loop(AcceptorPtr acceptor);
   net::Task<void> serve(net::Socket socket);
 
   asio::io_context& io_;
   AdminHandler handler_;
-  net::Acceptor acceptor_;
+  Millis connection_budget_;
+  AcceptorPtr acceptor_;
+  AcceptorPtr prepared_;
 };
 
 }  // namespace needle::server

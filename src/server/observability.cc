@@ -10,13 +10,15 @@ namespace {
 
 class WorkerObserverImpl final : public WorkerObserver {
  public:
-  WorkerObserverImpl(observe::AccessLogSink& sink, observe::AlertNotifier* alerts)
+  using Alerts = std::atomic<std::shared_ptr<observe::AlertNotifier>>;
+  WorkerObserverImpl(observe::AccessLogSink& sink, const Alerts& alerts)
       : writer_(sink), alerts_(alerts) {}
 
   void on_request_done(const observe::RequestRecord& record) override {
     metrics_.on_request(record);
     writer_.append(record);
-    if (alerts_ != nullptr && record.status >= 500) alerts_->notify(record);
+    if (record.status < 500) return;
+    if (auto alerts = alerts_.load(std::memory_order_acquire)) alerts->notify(record);
   }
   void flush() override { writer_.flush(); }
   const observe::MetricsShard& metrics() const override { return metrics_; }
@@ -24,30 +26,50 @@ class WorkerObserverImpl final : public WorkerObserver {
  private:
   observe::MetricsShard metrics_;
   observe::AccessLogWriter writer_;
-  observe::AlertNotifier* alerts_;
+  const Alerts& alerts_;
 };
+
+bool same_alerts(const config::AlertsConfig& a, const config::AlertsConfig& b) {
+  return a.webhook == b.webhook && a.window == b.window && a.statuses == b.statuses &&
+         a.causes == b.causes && a.slack_text == b.slack_text && a.max_queue == b.max_queue;
+}
+
+void add_stats(observe::AlertStats& into, const observe::AlertStats& more) {
+  into.events += more.events;
+  into.events_sent += more.events_sent;
+  into.events_dropped += more.events_dropped;
+  into.batches_sent += more.batches_sent;
+  into.batches_failed += more.batches_failed;
+  into.post_errors += more.post_errors;
+}
 
 }  // namespace
 
-Observability::Observability(const config::Config& config) {
+Observability::Observability(const config::Config& config)
+    : access_log_target_(config.server.access_log), alerts_config_(config.alerts) {
   if (auto ec = access_log_.open(config.server.access_log)) {
     log::error("access-log", "cannot open '{}': {}; access log disabled", config.server.access_log,
                ec.message());
   }
-  if (config.alerts.webhook) {
-    alerts_ = std::make_unique<observe::AlertNotifier>(config.alerts);
-    if (auto ec = alerts_->start()) {
-      log::error("alerts", "webhook '{}' not started: {}", *config.alerts.webhook, ec.message());
-      alerts_.reset();
-    }
+  alerts_.store(start_notifier(config.alerts));
+  alerts_ever_started_ = alerts_.load() != nullptr;
+}
+
+Observability::NotifierPtr Observability::start_notifier(const config::AlertsConfig& alerts) {
+  if (!alerts.webhook) return nullptr;
+  auto notifier = std::make_shared<observe::AlertNotifier>(alerts);
+  if (auto ec = notifier->start()) {
+    log::error("alerts", "webhook '{}' not started: {}", *alerts.webhook, ec.message());
+    return nullptr;
   }
+  return notifier;
 }
 
 Observability::~Observability() { stop(); }
 
 std::unique_ptr<WorkerObserver> Observability::make_worker_observer(unsigned index) {
   (void)index;
-  return std::make_unique<WorkerObserverImpl>(access_log_, alerts_.get());
+  return std::make_unique<WorkerObserverImpl>(access_log_, alerts_);
 }
 
 std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& runtime) {
@@ -128,7 +150,7 @@ std::string Observability::render_metrics(std::vector<std::unique_ptr<Worker>>& 
   const auto snapshots = gather(workers);
   observe::ScrapeExtras extras;
   extras.version = NEEDLE_VERSION_STRING;
-  if (alerts_) extras.alerts = alerts_->stats();
+  if (alerts_ever_started_) extras.alerts = alert_stats();
   return observe::render_prometheus(snapshots, extras);
 }
 
@@ -143,7 +165,53 @@ void Observability::reopen_logs() {
 }
 
 void Observability::stop() {
-  if (alerts_) alerts_->stop();
+  if (auto alerts = alerts_.exchange(nullptr)) {
+    alerts->stop();
+    std::lock_guard lock(retired_mutex_);
+    add_stats(retired_stats_, alerts->stats());
+  }
+  for (auto& thread : retiring_threads_) thread.join();
+  retiring_threads_.clear();
+}
+
+std::error_code Observability::reconfigure_access_log(const std::string& target) {
+  if (target == access_log_target_) return {};
+  if (auto ec = access_log_.open(target)) return ec;
+  log::info("access-log", "reload: access log now '{}' (was '{}')", target, access_log_target_);
+  access_log_target_ = target;
+  return {};
+}
+
+void Observability::reconfigure_alerts(const config::AlertsConfig& alerts) {
+  if (same_alerts(alerts, alerts_config_)) return;
+  alerts_config_ = alerts;
+  NotifierPtr fresh = start_notifier(alerts);
+  alerts_ever_started_ = alerts_ever_started_ || fresh != nullptr;
+  NotifierPtr old = alerts_.exchange(std::move(fresh));
+  log::info("alerts", "reload: webhook {}", alerts.webhook ? *alerts.webhook : "off");
+  if (!old) return;
+  {
+    std::lock_guard lock(retired_mutex_);
+    retiring_.push_back(old);
+  }
+  retiring_threads_.emplace_back([this, old = std::move(old)] {
+    old->stop();  // closes its window, one more try per pending batch
+    std::lock_guard lock(retired_mutex_);
+    add_stats(retired_stats_, old->stats());
+    std::erase(retiring_, old);
+  });
+}
+
+// Monotonic across reloads: the current notifier's counts plus those of every one it replaced.
+observe::AlertStats Observability::alert_stats() {
+  observe::AlertStats total;
+  {
+    std::lock_guard lock(retired_mutex_);
+    total = retired_stats_;
+    for (const auto& notifier : retiring_) add_stats(total, notifier->stats());
+  }
+  if (auto current = alerts_.load()) add_stats(total, current->stats());
+  return total;
 }
 
 }  // namespace needle::server

@@ -3,8 +3,11 @@
 // process, written only at flush), the alert notifier (its own thread), and for each worker an
 // observer holding that worker's metrics shard and access-log buffer. Scrapes gather copies of
 // the shards and pool states on each worker's own thread, then render off the data path.
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -26,11 +29,32 @@ class Observability {
   void reopen_logs();
   void stop();
 
+  // Reload (control thread; docs/architecture.md "Reload and shutdown"). The access log moves
+  // to `target` ("stdout", "off" or a path) if it changed; lines the workers buffered before
+  // go to the new target. On error nothing changes and the errno is returned.
+  std::error_code reconfigure_access_log(const std::string& target);
+  // If [alerts] changed: a new notifier with the new webhook, rules and window takes the
+  // workers' 5xx from now on; the old one delivers what it holds on a thread of its own (its
+  // stop() may wait for an unreachable webhook) and its counts stay in the metrics.
+  void reconfigure_alerts(const config::AlertsConfig& alerts);
+
  private:
+  using NotifierPtr = std::shared_ptr<observe::AlertNotifier>;
   std::vector<observe::WorkerSnapshot> gather(std::vector<std::unique_ptr<Worker>>& workers);
+  static NotifierPtr start_notifier(const config::AlertsConfig& alerts);
+  observe::AlertStats alert_stats();
 
   observe::AccessLogSink access_log_;
-  std::unique_ptr<observe::AlertNotifier> alerts_;
+  std::string access_log_target_;
+  config::AlertsConfig alerts_config_;
+  // Read by every worker on each 5xx, replaced by a reload: the workers hold a copy of the
+  // pointer while they notify, so a notifier outlives its last notify().
+  std::atomic<NotifierPtr> alerts_;
+  std::mutex retired_mutex_;           // guards the two below (control thread and retiring threads)
+  std::vector<NotifierPtr> retiring_;  // replaced, still delivering what they hold
+  observe::AlertStats retired_stats_;  // counts of notifiers that finished
+  std::vector<std::thread> retiring_threads_;  // control thread only; joined by stop()
+  bool alerts_ever_started_ = false;           // then the needle_alert_* families stay on /metrics
 };
 
 // The state of every pool of one worker (runs on that worker's thread).

@@ -5,11 +5,46 @@
 
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "base/heap_release.h"
 #include "base/log.h"
+#include "config/reload_check.h"
 #include "net/listener.h"
 
 namespace needle::server {
+namespace {
+
+// needle's signals (SIGTERM, SIGINT, SIGHUP, SIGUSR1): only the control thread takes them.
+sigset_t control_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, signo);
+  return set;
+}
+
+// Threads started while this lives (a reload's alert notifier and the thread retiring the old
+// one) inherit a mask that blocks needle's signals, like the threads started by run().
+class ControlSignalsBlocked {
+ public:
+  ControlSignalsBlocked() {
+    const sigset_t set = control_signal_set();
+    pthread_sigmask(SIG_BLOCK, &set, &previous_);
+  }
+  ~ControlSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  ControlSignalsBlocked(const ControlSignalsBlocked&) = delete;
+  ControlSignalsBlocked& operator=(const ControlSignalsBlocked&) = delete;
+
+ private:
+  sigset_t previous_;
+};
+
+void log_refused(const std::vector<config::ConfigError>& errors) {
+  for (const auto& error : errors) log::error("config", "reload refused: {}", error.to_string());
+  log::error("config", "reload refused: keeping the running configuration");
+}
+
+}  // namespace
 
 unsigned effective_worker_count(const config::Config& config) {
   if (config.server.workers != 0) return config.server.workers;
@@ -17,9 +52,11 @@ unsigned effective_worker_count(const config::Config& config) {
   return cores == 0 ? 1 : cores;
 }
 
-Server::Server(std::shared_ptr<const config::Config> config, std::string config_path)
+Server::Server(std::shared_ptr<const config::Config> config, std::string config_path,
+               std::string access_log_override)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
+      access_log_override_(std::move(access_log_override)),
       signals_(control_),
       drain_timer_(control_),
       poll_timer_(control_),
@@ -39,12 +76,8 @@ int Server::run() {
   // signals, so the handler runs on this, the control thread, only: a worker's epoll_wait is
   // never interrupted, and a sanitizer that defers handlers on a busy thread cannot strand one.
   // Signals sent meanwhile stay pending and arrive when the mask is lifted below.
-  sigset_t control_signals;
-  sigemptyset(&control_signals);
-  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
-    signals_.add(signo);
-    sigaddset(&control_signals, signo);
-  }
+  const sigset_t control_signals = control_signal_set();
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signals_.add(signo);
   pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& listener : config_->listeners) {
@@ -125,29 +158,62 @@ void Server::reload() {
     log::warn("server", "SIGHUP: quick mode has no config file to reload");
     return;
   }
-  auto loaded = config::load_config_file(config_path_);
-  if (!loaded.config) {
-    for (const auto& error : loaded.errors) {
-      log::error("config", "reload refused: {}", error.to_string());
-    }
-    log::error("config", "reload refused: keeping the running configuration");
+  if (shutting_down_) {
+    log::warn("server", "SIGHUP: draining; not reloading");
     return;
   }
-  auto fresh = std::make_shared<const config::Config>(std::move(*loaded.config));
-  bool listeners_changed = fresh->listeners.size() != config_->listeners.size();
-  for (size_t i = 0; !listeners_changed && i < fresh->listeners.size(); ++i) {
-    listeners_changed = fresh->listeners[i].address.to_string() !=
-                        config_->listeners[i].address.to_string();
+  const auto check = config::check_reload_file(config_path_, *config_);
+  if (!check.errors().empty()) return log_refused(check.errors());
+  config::Config next = check.config();
+  if (!access_log_override_.empty()) next.server.access_log = access_log_override_;
+  if (!apply_reload(check, std::make_shared<const config::Config>(std::move(next)))) return;
+  log::info("config", "reloaded {}", config_path_);
+}
+
+bool Server::apply_reload(const config::ReloadCheck& check,
+                          std::shared_ptr<const config::Config> fresh) {
+  // 1. The admin listener's new address is bound beside the current one (nothing changes yet).
+  const auto& admin_address = fresh->admin.address;
+  const bool admin_moves =
+      admin_address.has_value() != config_->admin.address.has_value() ||
+      (admin_address && admin_address->to_string() != config_->admin.address->to_string());
+  if (admin_moves && admin_address) {
+    std::string error;
+    auto endpoint = net::resolve_endpoint(*admin_address, &error);
+    std::error_code ec;
+    if (endpoint) ec = admin_.prepare(*endpoint);
+    if (!endpoint || ec) {
+      log_refused({check.error_at("admin.address",
+                                  fmt::format("cannot listen on {}: {}", admin_address->to_string(),
+                                              endpoint ? ec.message() : error))});
+      return false;
+    }
   }
-  if (listeners_changed) {
-    log::warn("config", "reload: listener addresses changed; they take effect on restart only");
+  // 2. The access log: opening the new target is the last step that can fail.
+  if (auto ec = observability_->reconfigure_access_log(fresh->server.access_log)) {
+    admin_.drop_prepared();
+    log_refused(
+        {check.error_at("server.access_log", fmt::format("cannot open '{}': {}",
+                                                         fresh->server.access_log, ec.message()))});
+    return false;
   }
-  if (effective_worker_count(*fresh) != workers_.size()) {
-    log::warn("config", "reload: worker count changes take effect on restart only");
+  // 3. Nothing below fails.
+  if (admin_moves) {
+    if (admin_address) {
+      admin_.switch_to_prepared();
+    } else {
+      admin_.stop();
+    }
+    log::info("server", "reload: admin {}",
+              admin_address ? admin_address->to_string() : std::string("off"));
+  }
+  {
+    ControlSignalsBlocked blocked;
+    observability_->reconfigure_alerts(fresh->alerts);
   }
   config_ = fresh;
   for (auto& worker : workers_) worker->post_reload(fresh);
-  log::info("config", "reloaded {}", config_path_);
+  return true;
 }
 
 void Server::begin_shutdown() {

@@ -10,6 +10,7 @@
 #include <asio/signal_set.hpp>
 
 #include "config/config.h"
+#include "config/reload_check.h"
 #include "net/io_types.h"
 #include "server/admin_server.h"
 #include "server/observability.h"
@@ -20,19 +21,26 @@ namespace needle::server {
 class Server {
  public:
   // `config_path` empty: quick mode (no file, SIGHUP only logs that there is nothing to reload).
-  Server(std::shared_ptr<const config::Config> config, std::string config_path);
+  // `access_log_override` (--access-log) wins over the file's server.access_log, on reload too.
+  Server(std::shared_ptr<const config::Config> config, std::string config_path,
+         std::string access_log_override = {});
   ~Server();
   int run();  // blocks until shut down; the process exit status
 
  private:
   void wait_signals();
   void reload();
+  // Applies `fresh` (already checked by config::reload_refusals): the parts that can fail at run
+  // time first, each undone if a later one fails; false (and the old config still running) if
+  // one failed, with its error logged at file:line:key.
+  bool apply_reload(const config::ReloadCheck& check, std::shared_ptr<const config::Config> fresh);
   void begin_shutdown();
   void poll_workers_stopped();
   AdminResponse handle_admin(std::string_view method, std::string_view path);
 
   std::shared_ptr<const config::Config> config_;
   std::string config_path_;
+  std::string access_log_override_;
   asio::io_context control_{1};
   asio::signal_set signals_;
   net::Timer drain_timer_;

@@ -99,6 +99,9 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   net::Task<ConnectResult> connect();
   // Close every idle connection; from now on releases close too.
   void drain();
+  // A reload kept this host: new settings from now on, everything learned and counted stays
+  // (PoolCore::reconfigure). Idle connections past a shorter limit go at the next expiry.
+  void reconfigure(const PoolSettings& settings);
 
   const config::HostPort& address() const;
   size_t idle_count() const;

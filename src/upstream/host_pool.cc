@@ -162,6 +162,12 @@ void HostPool::drain() {
   rearm_expiry_timer();
 }
 
+void HostPool::reconfigure(const PoolSettings& settings) {
+  impl_->settings = settings;
+  impl_->core.reconfigure(settings);
+  rearm_expiry_timer();
+}
+
 void HostPool::on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info) {
   const uint64_t id = conn->id();
   if (UpstreamConnection* kept = impl_->core.release(id, std::move(conn), info)) {

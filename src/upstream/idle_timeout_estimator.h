@@ -102,6 +102,10 @@ class IdleTimeoutEstimator {
   };
 
   explicit IdleTimeoutEstimator(const Settings& settings);
+  // A reload changed the cluster's settings (docs/architecture.md "Reload and shutdown"): the
+  // new ones apply at once; what was observed about the upstream (hint, learned close, sentinel
+  // survival, proven reuse) is about the host, not about needle's settings, and stays.
+  void reconfigure(const Settings& settings) { settings_ = settings; }
 
   void on_hint(Millis hint);                 // every response carrying a Keep-Alive timeout
   void on_idle_close(const IdleClose& close);  // upstream closed an idle (or sentinel) connection

@@ -39,6 +39,13 @@ class PoolCore {
   PoolCore(const PoolSettings& settings, const Clock& clock)
       : settings_(settings), clock_(clock), estimator_(settings.idle) {}
 
+  // A reload kept this host (docs/architecture.md "Reload and shutdown"): the new settings
+  // apply from now on; connections, counters, ejection and the estimator's evidence stay.
+  void reconfigure(const PoolSettings& settings) {
+    settings_ = settings;
+    estimator_.reconfigure(settings.idle);
+  }
+
   // --- connecting -------------------------------------------------------------------------
   void connect_started() { ++connecting_; }
   // Passive health: eject_after_connect_failures consecutive failures eject the host for

@@ -182,7 +182,7 @@ TEST(PrometheusText, ExportsZeroSeriesSoTheFirstFailureIsAnIncrease) {
                        "cause=\"reset_before_response_on_reused\"} 1"));
   EXPECT_TRUE(has_line(text, "needle_responses_5xx_total{cause=\"connect_refused\"} 1"));
   EXPECT_TRUE(has_line(text, "needle_responses_5xx_total{cause=\"response_timeout\"} 0"));
-  EXPECT_TRUE(has_line(text, "needle_responses_5xx_total{cause=\"draining\"} 0"));
+  EXPECT_TRUE(has_line(text, "needle_responses_5xx_total{cause=\"retry_budget_exhausted\"} 0"));
   EXPECT_TRUE(has_line(text,
                        "needle_retries_total{cause=\"reset_before_response_on_reused\","
                        "outcome=\"failure\"} 0"));
