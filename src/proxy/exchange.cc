@@ -58,6 +58,7 @@ Exchange::Exchange(DownstreamSession& session, ClusterRuntime& cluster,
 
 Exchange::~Exchange() {
   upstream_watchdog_.disarm();
+  session_.end_client_watch();
   session_.upstream_socket_ = nullptr;
   session_.worker_.response_parsers.give_back(std::move(parser_));
 }
@@ -122,6 +123,7 @@ net::Task<ExchangeResult> Exchange::run() {
     lease_.discard();
     co_return result_;
   }
+  session_.begin_client_watch();  // until the response starts (relay_response ends it)
 
   if (!session_.body_complete_) {
     using namespace asio::experimental::awaitable_operators;
@@ -132,6 +134,11 @@ net::Task<ExchangeResult> Exchange::run() {
     co_await relay_response();
   }
   upstream_watchdog_.disarm();
+  if (result_.cause != Cause::none && session_.client_aborted()) {
+    // The client watch cancelled the upstream socket: the client left, not the upstream.
+    result_.cause = Cause::client_closed;
+    result_.detail = "client closed the connection before the response";
+  }
 
   if (pump_failed_client_ && !response_done_) {
     result_.cause = pump_cause_;
@@ -225,6 +232,7 @@ net::Task<void> Exchange::relay_response() {
           const auto& response = parser.head();
           if (response.status < 200) break;  // interim 1xx: dropped, its end follows
           head_done = true;
+          session_.end_client_watch();  // the response starts: its writes see a closed client
           result_.status = response.status;
           attempt_.status = response.status;
           const bool no_body = request.is_head() || response.status == 204 ||
