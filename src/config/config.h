@@ -53,6 +53,9 @@ struct RouteConfig {
   std::optional<std::string> host;  // exact, case-insensitive (stored lower-case), port ignored
   std::string path_prefix = "/";
   std::string cluster;
+  // nginx's proxy_ignore_client_abort: keep waiting for the upstream's response when the client
+  // closes before it (default: cancel the attempt, log 499 client_closed).
+  bool ignore_client_abort = false;
 };
 
 enum class LbPolicy { round_robin, least_request };

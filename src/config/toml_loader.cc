@@ -321,6 +321,7 @@ class TableReader {
         {"path", "path_prefix"},
         {"keepalive_timeout", "idle_timeout"},
         {"keepalive", "max_idle_per_host"},
+        {"proxy_ignore_client_abort", "ignore_client_abort"},
     };
     for (const auto& [from, to] : kAliases) {
       if (from == name && std::find(known_.begin(), known_.end(), to) != known_.end()) {
@@ -398,6 +399,7 @@ void read_route(TableReader& r, RouteConfig& route) {
   }
   r.string("path_prefix", route.path_prefix);
   if (!r.string("cluster", route.cluster)) r.missing("cluster", R"(cluster = "app")");
+  r.boolean("ignore_client_abort", route.ignore_client_abort);
   r.finish("[[route]]");
 }
 

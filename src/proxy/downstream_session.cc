@@ -40,7 +40,12 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
                         std::error_code ec;
                         socket_.cancel(ec);
                       }),
-      upstream_watchdog_(worker.executor, [this] {
+      upstream_watchdog_(worker.executor,
+                         [this] {
+                           std::error_code ec;
+                           if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
+                         }),
+      client_watch_(socket_, [this] {
         std::error_code ec;
         if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
       }) {
@@ -73,6 +78,14 @@ void DownstreamSession::park_if_idle_before(uint64_t epoch) {
   park_requested_ = true;
   std::error_code ec;
   socket_.cancel(ec);  // ends the idle read; run() then hands the client over (hand_to_park)
+}
+
+void DownstreamSession::watch_client_if_waiting_before(uint64_t epoch) {
+  if (body_complete_) client_watch_.look_if_armed_before(epoch);
+}
+
+void DownstreamSession::begin_client_watch() {
+  if (!ignore_client_abort_) client_watch_.arm(worker_.idle_epoch);
 }
 
 bool DownstreamSession::hand_to_park(TimePoint deadline) {
@@ -145,6 +158,7 @@ net::Task<void> DownstreamSession::run() {
     parser_.reset();
     if (!keep) break;
   }
+  if (linger_before_close_) co_await linger_close();
   read_watchdog_.disarm();
   write_watchdog_.disarm();
   upstream_watchdog_.disarm();
@@ -233,8 +247,8 @@ net::Task<DownstreamSession::HeadStatus> DownstreamSession::read_head(http::Pars
                 parser_.error().status, parser_.error().cause);
       co_await send_local(record, parser_.error().status, Cause::bad_request,
                           parser_.error().cause, false);
-      co_await linger_close();
-      co_return HeadStatus::bad;
+      co_return HeadStatus::bad;  // run() lingers before it closes
+
     }
     auto read = co_await read_more(Millis(0), kHeader);
     if (read.error) {
@@ -247,8 +261,7 @@ net::Task<DownstreamSession::HeadStatus> DownstreamSession::read_head(http::Pars
         record.client_address = client_peer_;
         co_await send_local(record, 408, Cause::client_timeout, "request head not received in time",
                             false);
-        co_await linger_close();
-        co_return HeadStatus::timeout;
+        co_return HeadStatus::timeout;  // run() lingers before it closes
       }
       co_return HeadStatus::closed_quietly;
     }
@@ -343,6 +356,8 @@ ClusterRuntime* DownstreamSession::route_request() {
     return nullptr;
   }
   const auto& match = routed.match;
+  ignore_client_abort_ =
+      match && runtime_->config->routes[match->route_index].ignore_client_abort;
   if (!match) {
     log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id,
               head.host, head.target);
@@ -510,18 +525,31 @@ net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, in
   const bool written = co_await write_client(std::span(&out, 1));
   record.bytes_out += scratch_head_.size();
   finish_record(record);
+  // Every caller ends the session when this returns false; a reply the client got is lingered on.
+  if (written && !keep_alive) linger_before_close_ = true;
   co_return written && keep_alive;
 }
 
+// Lingering close (nginx's lingering_close), for every reply of needle's own that ends the
+// connection: 400 family and 408 heads, 404 with a body not read, 413 and 400 bodies, 502/503/504
+// to a client that cannot be kept. Closing a socket with unread input makes the kernel send a
+// RST instead of a FIN, and a RST makes the client's send fail, or destroys the reply in its
+// receive queue, before it read the status (RFC 9112 9.6). So: stop sending (the client reads
+// the reply and a FIN), then read and drop what it still sends (the rest of a body, pipelined
+// requests) until it closes, is quiet for kLingerQuiet, or kLingerTime has passed.
 net::Task<void> DownstreamSession::linger_close() {
-  // Lingering close (nginx's lingering_close): stop sending, then drain what the client still
-  // sends for a moment, so closing with unread input does not RST away our error response.
+  constexpr Millis kLingerQuiet{1000};
+  constexpr Millis kLingerTime{10000};
+  linger_before_close_ = false;
   std::error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_send, ec);
   if (!buffer_) buffer_ = worker_.client_buffers.acquire();
-  for (int i = 0; i < 64; ++i) {
+  const TimePoint give_up = worker_.clock.now() + kLingerTime;
+  for (;;) {
     begin_ = end_ = 0;
-    auto read = co_await read_more(Millis(1000), kLinger);
+    const auto left = std::chrono::ceil<Millis>(give_up - worker_.clock.now());
+    if (left <= Millis(0)) break;
+    auto read = co_await read_more(std::min(kLingerQuiet, left), kLinger);
     if (read.error) break;
   }
   begin_ = end_ = 0;

@@ -14,6 +14,7 @@
 #include "http/parser.h"
 #include "net/socket_io.h"
 #include "observe/request_record.h"
+#include "proxy/client_abort_watch.h"
 #include "proxy/keepalive_park.h"
 #include "proxy/watchdog.h"
 #include "proxy/worker_context.h"
@@ -42,6 +43,10 @@ class DownstreamSession {
   // idle_epoch) hands its client to the worker's park and ends (run() returns, parked() true).
   void park_if_idle_before(uint64_t epoch);
   bool parked() const { return parked_; }
+  // Park sweep too: a request that has waited for its upstream's response since before sweep
+  // `epoch` starts watching its client for a close (ClientAbortWatch), once the request body has
+  // been read completely (until then the body reads notice a close themselves).
+  void watch_client_if_waiting_before(uint64_t epoch);
 
  private:
   friend class Exchange;
@@ -77,7 +82,13 @@ class DownstreamSession {
   // needle's own response (errors, 404, ...). Returns whether the connection may be kept.
   net::Task<bool> send_local(observe::RequestRecord& record, int status, Cause cause,
                              std::string_view detail, bool keep_alive);
+  // Lingering close (RFC 9112 9.6) after needle's own reply that ends the connection.
   net::Task<void> linger_close();
+  // The Exchange in progress waits for its upstream (begin) / its response started or it ended
+  // (end). Field writes; see ClientAbortWatch. Skipped for a route with ignore_client_abort.
+  void begin_client_watch();
+  void end_client_watch() { client_watch_.disarm(); }
+  bool client_aborted() const { return client_watch_.aborted(); }
   void finish_record(observe::RequestRecord& record);
   bool may_keep_client() const;
 
@@ -111,6 +122,10 @@ class DownstreamSession {
   // and cancellation per request).
   Watchdog upstream_watchdog_;
   net::Socket* upstream_socket_ = nullptr;  // the Exchange in progress's, or null
+  // Looks for the client's EOF or RST while the upstream has not answered; on one, cancels
+  // upstream_socket_ (the Exchange then ends with Cause::client_closed).
+  ClientAbortWatch client_watch_;
+  bool ignore_client_abort_ = false;  // the route of the request in progress says so
 
   std::vector<std::string_view> spans_;  // scratch for parser body output
   std::string body_;                     // prefetched request body (the retry buffer)
@@ -135,6 +150,9 @@ class DownstreamSession {
   bool park_requested_ = false;
   bool parked_ = false;
   bool close_after_response_ = false;
+  // needle's own reply ended the connection (send_local with keep_alive false): run() lingers
+  // before closing, so unread client bytes do not turn the close into a RST.
+  bool linger_before_close_ = false;
 };
 
 }  // namespace needle::proxy

@@ -58,6 +58,7 @@ Exchange::Exchange(DownstreamSession& session, ClusterRuntime& cluster,
 
 Exchange::~Exchange() {
   upstream_watchdog_.disarm();
+  session_.end_client_watch();
   session_.upstream_socket_ = nullptr;
   session_.worker_.response_parsers.give_back(std::move(parser_));
 }
@@ -125,6 +126,7 @@ net::Task<ExchangeResult> Exchange::run() {
     finish_lease();
     co_return result_;
   }
+  session_.begin_client_watch();  // until the response starts (on_final_head ends it)
 
   if (!session_.body_complete_) {
     using namespace asio::experimental::awaitable_operators;
@@ -135,6 +137,11 @@ net::Task<ExchangeResult> Exchange::run() {
     co_await relay_response();
   }
   upstream_watchdog_.disarm();
+  if (result_.cause != Cause::none && session_.client_aborted()) {
+    // The client watch cancelled the upstream socket: the client left, not the upstream.
+    result_.cause = Cause::client_closed;
+    result_.detail = "client closed the connection before the response";
+  }
 
   if (pump_failed_client_ && state_ != ResponseState::complete) {
     result_.cause = pump_cause_;
@@ -235,6 +242,7 @@ void Exchange::on_final_head() {
   const auto& request = session_.parser_.head();
   const auto& response = parser_->head();
   state_ = ResponseState::body;
+  session_.end_client_watch();  // the response starts: its writes see a closed client
   result_.status = response.status;
   attempt_.status = response.status;
   const bool no_body = request.is_head() || response.status == 204 || response.status == 304;

@@ -99,8 +99,12 @@ void Worker::start_park_sweep() {
       release_free_heap();
     }
     parked_at_last_sweep_ = park_.size();
-    // Sessions whose idle wait began before the previous sweep have idled a whole period.
-    for (auto* session : context_.sessions) session->park_if_idle_before(context_.idle_epoch);
+    // Sessions whose idle wait began before the previous sweep have idled a whole period; those
+    // whose upstream has not answered for as long start watching their client.
+    for (auto* session : context_.sessions) {
+      session->park_if_idle_before(context_.idle_epoch);
+      session->watch_client_if_waiting_before(context_.idle_epoch);
+    }
     ++context_.idle_epoch;
     start_park_sweep();
   });
