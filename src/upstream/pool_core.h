@@ -83,9 +83,12 @@ class PoolCore {
   // LIFO checkout of a live idle connection. Expired connections are evicted first (lazy
   // expiry). A non-replayable request only takes connections younger than
   // non_replayable_limit(); older ones stay for replayable requests.
-  // probe(Conn&, bool may_skip) -> IdleSocketState; may_skip is true below probe_exempt_idle,
-  // where the probe may answer quiet_unprobed instead of looking at the socket. Anything but
-  // quiet or quiet_unprobed evicts (checkout_probe_failed) and the next is tried.
+  // probe(Conn&, bool may_skip) -> IdleSocketState; may_skip is true below probe_exempt_idle
+  // for a replayable request, where the probe may answer quiet_unprobed instead of looking at
+  // the socket. A request that cannot be replayed is always probed: a FIN that arrived after the
+  // reactor's last epoll_wait is invisible to the skip, and for it a retry is no safety net
+  // (docs/decisions/0004 "Same batch"). Anything but quiet or quiet_unprobed evicts
+  // (checkout_probe_failed) and the next is tried.
   template <typename Probe>
   std::optional<Checkout> checkout(bool request_replayable, Probe&& probe) {
     const TimePoint now = clock_.now();  // one reading for the whole checkout
@@ -101,7 +104,8 @@ class PoolCore {
       if (age >= limit) return std::nullopt;
       Entry entry = std::move(idle_.back());
       idle_.pop_back();
-      const IdleSocketState state = probe(*entry.conn, age < settings_.probe_exempt_idle);
+      const bool may_skip = request_replayable && age < settings_.probe_exempt_idle;
+      const IdleSocketState state = probe(*entry.conn, may_skip);
       if (state == IdleSocketState::quiet_unprobed) {
         ++counters_.probes_skipped;
       } else if (state != IdleSocketState::quiet) {
