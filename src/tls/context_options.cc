@@ -4,12 +4,6 @@
 
 namespace needle::tls {
 
-std::optional<TlsVersion> parse_tls_version(std::string_view text) {
-  if (text == "1.2") return TlsVersion::tls1_2;
-  if (text == "1.3") return TlsVersion::tls1_3;
-  return std::nullopt;
-}
-
 std::optional<TlsError> apply_protocol_options(SSL_CTX* ctx, TlsVersion min_version,
                                                const std::string& ciphers,
                                                const std::string& ciphersuites) {
