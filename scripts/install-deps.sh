@@ -8,8 +8,8 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev clang-format clang-tidy
   libasio-dev node-llhttp libtomlplusplus-dev libcli11-dev libfmt-dev libgtest-dev googletest
-  libjemalloc-dev nginx-light haproxy wrk strace prometheus curl python3 iproute2 procps
-  slowhttptest
+  libjemalloc-dev libssl-dev openssl nginx-light haproxy wrk strace prometheus curl python3
+  iproute2 procps slowhttptest
 )
 # Node may come from another source (e.g. NodeSource's nodejs, which bundles npm); installing
 # Debian's npm next to it would conflict, so each is added only when its command is missing.
