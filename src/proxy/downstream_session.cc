@@ -502,12 +502,13 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
   log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", record.request_id,
             head.method, head.target, status, record.attempts.size(), cause_name(cause),
             record.detail);
-  co_return co_await send_local(
-      record, status, cause,
+  // A named local, not a temporary of a ?: inside the co_await: g++ 12 destroys such a
+  // temporary twice in a coroutine (a double free, seen under load with ASan).
+  std::string detail =
       budget_refused ? fmt::format("upstream {} failed: {}; the retry budget refused a retry",
                                    last.upstream, cause_name(last.cause))
-                     : fmt::format("upstream {} failed: {}", last.upstream, cause_name(cause)),
-      body_complete_ && may_keep_client());
+                     : fmt::format("upstream {} failed: {}", last.upstream, cause_name(cause));
+  co_return co_await send_local(record, status, cause, detail, body_complete_ && may_keep_client());
 }
 
 net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, int status,

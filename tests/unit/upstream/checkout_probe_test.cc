@@ -239,43 +239,62 @@ TEST_F(CheckoutProbeTest, IdleWatchThatMeetsAFinLeavesTheCheckoutProbing) {
 }
 
 // What the skip still cannot see, and what it costs: a FIN that arrives after the last
-// epoll_wait (here: while the handler that checks out runs). The reactor vouches for B, B is
-// handed out, and the safety net of a failed first write does not catch it: a socket that only
-// received a FIN still takes the request (all of it), and the response read meets end of stream
-// (or the RST the upstream answers the request with) before any response byte. The exchange
-// classifies that as reset_before_response_on_reused with request bytes sent, which RetryPolicy
-// retries only for a replayable request: a GET goes again on a fresh connection, a POST without
-// an idempotency key gets a 502 (tests/unit/proxy/retry_policy_test.cc, "reused_post_no_key").
-// The probe narrows this window to the instant between probe and write; the skip widens it to
-// one reactor batch, on connections idle less than probe_exempt_idle (decision 0004).
-TEST_F(CheckoutProbeTest, FinAfterTheLastEpollWaitIsHandedOutAndMeetsTheRequestAfterItsBytes) {
+// epoll_wait (here: while the handler that checks out runs). The reactor vouches for B. For a
+// replayable request B is handed out, and the safety net of a failed first write does not catch
+// it: a socket that only received a FIN still takes the request (all of it), and the response
+// read meets end of stream (or the RST the upstream answers the request with) before any
+// response byte. The exchange classifies that as reset_before_response_on_reused with request
+// bytes sent, which RetryPolicy retries for a replayable request on a fresh connection. A
+// non-replayable request would get a 502 there (tests/unit/proxy/retry_policy_test.cc,
+// "reused_post_no_key"), so its checkout never skips the probe (decision 0004, "Same batch"):
+// the probe sees the FIN and evicts B.
+class FinAfterTheLastEpollWait : public CheckoutProbeTest {
+ protected:
+  // Checks B out from inside A's response handler, right after B's peer closed.
+  ConnectionLease checkout_while_b_closes(bool request_replayable, Pair& a, Pair& b) {
+    bool handler_ran = false;
+    ConnectionLease handed_out;
+    on_response_of(a, [&] {
+      handler_ran = true;
+      b.upstream.close();  // on loopback the FIN is in B's queue when close() returns
+      handed_out = pool()->checkout_idle(request_replayable);
+      if (handed_out) post_on(handed_out, sent_, answer_);
+    });
+    asio::write(a.upstream, asio::buffer(kResponse));
+    EXPECT_TRUE(run_until([&] { return handler_ran; }));
+    return handed_out;
+  }
+  net::IoResult sent_;
+  std::optional<net::IoResult> answer_;
+};
+
+TEST_F(FinAfterTheLastEpollWait, ReplayableRequestIsHandedOutAndMeetsTheFinAfterItsBytes) {
   if (!net::kReactorSeam) GTEST_SKIP() << "seam off: every checkout probes";
   Pair a = connect_pair();
   Pair b = connect_pair();
   exchange_and_release(b);
   run_for(2ms);
-
-  bool handler_ran = false;
-  ConnectionLease handed_out;
-  net::IoResult sent;
-  std::optional<net::IoResult> answer;
-  on_response_of(a, [&] {
-    handler_ran = true;
-    b.upstream.close();  // on loopback the FIN is in B's queue when close() returns
-    handed_out = pool()->checkout_idle(/*request_replayable=*/false);
-    if (handed_out) post_on(handed_out, sent, answer);
-  });
-  asio::write(a.upstream, asio::buffer(kResponse));
-  ASSERT_TRUE(run_until([&] { return handler_ran; }));
+  ConnectionLease handed_out = checkout_while_b_closes(/*request_replayable=*/true, a, b);
   ASSERT_TRUE(handed_out);
   EXPECT_EQ(pool()->counters().probes_skipped, 1u);
+  EXPECT_FALSE(sent_.error) << sent_.error.message();
+  EXPECT_EQ(sent_.bytes, kPost.size()) << "the first write does not fail on a FIN alone";
+  ASSERT_TRUE(run_until([&] { return answer_.has_value(); }));
+  EXPECT_TRUE(answer_->error == asio::error::eof ||
+              answer_->error == asio::error::connection_reset)
+      << answer_->error.message();
+  EXPECT_EQ(answer_->bytes, 0u);
+}
 
-  EXPECT_FALSE(sent.error) << sent.error.message();
-  EXPECT_EQ(sent.bytes, kPost.size()) << "the first write does not fail on a FIN alone";
-  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
-  EXPECT_TRUE(answer->error == asio::error::eof || answer->error == asio::error::connection_reset)
-      << answer->error.message();
-  EXPECT_EQ(answer->bytes, 0u);
+TEST_F(FinAfterTheLastEpollWait, NonReplayableRequestIsProbedAndNeverHandedOut) {
+  Pair a = connect_pair();
+  Pair b = connect_pair();
+  exchange_and_release(b);
+  run_for(2ms);
+  ConnectionLease handed_out = checkout_while_b_closes(/*request_replayable=*/false, a, b);
+  EXPECT_FALSE(handed_out) << "a connection with a FIN queued was handed out for a POST";
+  EXPECT_EQ(pool()->counters().probes_skipped, 0u);
+  EXPECT_EQ(probe_evictions(), 1u);
 }
 
 }  // namespace
