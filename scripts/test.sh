@@ -151,7 +151,7 @@ if [[ "${NEEDLE_SANITIZERS:-1}" != "0" ]]; then
   fi
   # Only what the "threads" label runs: the binary and the two test executables that hold them.
   if CC=clang-14 CXX=clang++-14 step "build tsan" configure_build build/tsan \
-      -DNEEDLE_SANITIZE=thread -- needle unit_observe_tests integration_tests; then
+      -DNEEDLE_SANITIZE=thread -- needle unit_observe_tests unit_tls_tests integration_tests; then
     step "ctest tsan" run_tsan
   fi
 fi

@@ -10,7 +10,7 @@ namespace {
 
 class WorkerObserverImpl final : public WorkerObserver {
  public:
-  using Alerts = std::atomic<std::shared_ptr<observe::AlertNotifier>>;
+  using Alerts = CurrentNotifier;
   WorkerObserverImpl(observe::AccessLogSink& sink, const Alerts& alerts)
       : writer_(sink), alerts_(alerts) {}
 
@@ -18,7 +18,7 @@ class WorkerObserverImpl final : public WorkerObserver {
     metrics_.on_request(record);
     writer_.append(record);
     if (record.status < 500) return;
-    if (auto alerts = alerts_.load(std::memory_order_acquire)) alerts->notify(record);
+    if (auto alerts = alerts_.load()) alerts->notify(record);
   }
   void flush() override { writer_.flush(); }
   const observe::MetricsShard& metrics() const override { return metrics_; }
@@ -51,7 +51,7 @@ Observability::Observability(const config::Config& config)
     log::error("access-log", "cannot open '{}': {}; access log disabled", config.server.access_log,
                ec.message());
   }
-  alerts_.store(start_notifier(config.alerts));
+  alerts_.exchange(start_notifier(config.alerts));
   alerts_ever_started_ = alerts_.load() != nullptr;
 }
 

@@ -18,6 +18,27 @@
 
 namespace needle::server {
 
+// The alert notifier in force: a copy of the pointer for each 5xx a worker reports, a swap for
+// a reload. A mutex rather than std::atomic<std::shared_ptr>: libstdc++ 12 implements the latter
+// with a lock bit whose relaxed unlock gives ThreadSanitizer no order between a reader and the
+// next swap (reported as a race), and only 5xx responses take this lock.
+class CurrentNotifier {
+ public:
+  std::shared_ptr<observe::AlertNotifier> load() const {
+    std::lock_guard lock(mutex_);
+    return notifier_;
+  }
+  std::shared_ptr<observe::AlertNotifier> exchange(std::shared_ptr<observe::AlertNotifier> next) {
+    std::lock_guard lock(mutex_);
+    notifier_.swap(next);
+    return next;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<observe::AlertNotifier> notifier_;
+};
+
 class Observability {
  public:
   explicit Observability(const config::Config& config);
@@ -49,7 +70,7 @@ class Observability {
   config::AlertsConfig alerts_config_;
   // Read by every worker on each 5xx, replaced by a reload: the workers hold a copy of the
   // pointer while they notify, so a notifier outlives its last notify().
-  std::atomic<NotifierPtr> alerts_;
+  CurrentNotifier alerts_;
   std::mutex retired_mutex_;           // guards the two below (control thread and retiring threads)
   std::vector<NotifierPtr> retiring_;  // replaced, still delivering what they hold
   observe::AlertStats retired_stats_;  // counts of notifiers that finished
