@@ -1,6 +1,7 @@
 #include "proxy/exchange.h"
 
 #include <cstring>
+#include <optional>
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
@@ -340,8 +341,12 @@ net::Task<void> Exchange::relay_response() {
   parser_->set_request_is_head(session_.parser_.head().is_head());
   response_buffer_ = session_.worker_.upstream_buffers.acquire();
   // The response deadline is armed before each read below (the first comes before any parse).
+  // A step staged by on_read_error (the last chunk of a close-delimited body) runs before the
+  // next advance(), which would find the response complete and stage nothing.
+  std::optional<RelayStep> staged;
   for (;;) {
-    const RelayStep step = advance();
+    const RelayStep step = staged ? *staged : advance();
+    staged.reset();
     if (step == RelayStep::finished) break;
     if (step == RelayStep::write) {
       std::vector<asio::const_buffer>& out = session_.out_buffers_;
@@ -383,8 +388,8 @@ net::Task<void> Exchange::relay_response() {
         lease_->socket(), asio::buffer(response_buffer_.data() + response_end_,
                                        response_buffer_.size() - response_end_)));
     if (read.error) {
-      if (on_read_error(read.error) == RelayStep::finished) break;
-      continue;  // the closing write of a close-delimited body, then finished
+      staged = on_read_error(read.error);  // finished, or the closing write of a close-delimited
+      continue;                            // body (then finished)
     }
     response_end_ += read.bytes;
     attempt_.bytes_read += read.bytes;
