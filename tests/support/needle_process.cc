@@ -66,8 +66,12 @@ std::unique_ptr<NeedleProcess> NeedleProcess::start(
     try {
       return std::make_unique<NeedleProcess>(config_for_port(port), port, options);
     } catch (const std::runtime_error& e) {
-      bool in_use = std::string_view(e.what()).find("in use") != std::string_view::npos;
-      if (!in_use || attempt >= attempts) throw;
+      // A port taken meanwhile, or free_port() handing the listener the port a test already
+      // chose for the admin endpoint ("admin.address ... is also listener[0]"): another port.
+      const std::string_view what = e.what();
+      const bool collision = what.find("in use") != std::string_view::npos ||
+                             what.find("is also listener") != std::string_view::npos;
+      if (!collision || attempt >= attempts) throw;
     }
   }
 }
