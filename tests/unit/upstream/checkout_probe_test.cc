@@ -23,6 +23,7 @@
 #include "net/receive_queue_hint.h"
 #include "net/socket_io.h"
 #include "upstream/connection_pool.h"
+#include "unit/upstream/io_stepping.h"
 
 namespace needle::upstream {
 namespace {
@@ -67,17 +68,9 @@ class CheckoutProbeTest : public ::testing::Test {
   }
 
   bool run_until(const std::function<bool()>& done, Duration timeout = 2s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.run_one_for(1ms);
-    }
-    return true;
+    return io_stepping::run_until(io, done, timeout);
   }
-  void run_for(Duration d) {
-    auto deadline = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < deadline) io.run_one_for(1ms);
-  }
+  void run_for(Duration d) { io_stepping::run_for(io, d); }
 
   // A connection through the pool plus the upstream's end of it.
   struct Pair {

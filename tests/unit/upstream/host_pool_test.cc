@@ -21,6 +21,7 @@
 #include "net/socket_io.h"
 #include "support/time_scale.h"
 #include "upstream/connection_pool.h"
+#include "unit/upstream/io_stepping.h"
 
 namespace needle::upstream {
 namespace {
@@ -54,17 +55,9 @@ class HostPoolTest : public ::testing::Test {
 
   // Runs the io_context until `done` or `timeout`; true if done.
   bool run_until(const std::function<bool()>& done, Duration timeout = 2s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.run_one_for(1ms);
-    }
-    return true;
+    return io_stepping::run_until(io, done, timeout);
   }
-  void run_for(Duration d) {
-    auto deadline = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < deadline) io.run_one_for(1ms);
-  }
+  void run_for(Duration d) { io_stepping::run_for(io, d); }
 
   ConnectResult connect(HostPool& p) {
     std::optional<ConnectResult> result;
