@@ -103,9 +103,21 @@ RetryDecision decide_retry(const RetryInput& in) {
   return give_up("not_retryable_cause");
 }
 
+namespace {
+// The first retry after the idle-close race (retry_policy.h says why it is exempt).
+bool is_stale_connection_retry(const RetryInput& in, const RetryDecision& decision) {
+  return decision.action == RetryAction::retry_fresh_connection && in.retries_done == 0;
+}
+}  // namespace
+
 RetryDecision decide_retry(const RetryInput& input, RetryBudget& budget, TimePoint now) {
   const RetryDecision decision = decide_retry(input);
-  if (decision.action == RetryAction::give_up || budget.try_spend(now)) return decision;
+  if (decision.action == RetryAction::give_up) return decision;
+  if (is_stale_connection_retry(input, decision)) {
+    budget.spend(now);
+    return decision;
+  }
+  if (budget.try_spend(now)) return decision;
   return give_up(kRetryBudgetExhausted);
 }
 
@@ -124,6 +136,11 @@ void RetryBudget::roll(TimePoint now) {
     requests_cur_ = retries_cur_ = 0;
     window_start_ += window;
   }
+}
+
+void RetryBudget::spend(TimePoint now) {
+  roll(now);
+  ++retries_cur_;
 }
 
 void RetryBudget::on_request(TimePoint now) {

@@ -47,7 +47,12 @@ RetryDecision decide_retry(const RetryInput& input);
 
 class RetryBudget;
 // decide_retry, then the budget: a retry the policy allows is spent from `budget`, or refused
-// with reason kRetryBudgetExhausted (action give_up).
+// with reason kRetryBudgetExhausted (action give_up). One retry is exempt, though counted: the
+// first retry of a request whose pooled connection died before any response byte
+// (the idle-close race). It replaces an attempt the pool sent down a connection the upstream had
+// already closed, so it adds at most one attempt per request, and refusing it would turn the
+// idle close needle exists to absorb into a 502 whenever many pooled connections die at once
+// (an upstream restart closes every idle one in the same millisecond).
 RetryDecision decide_retry(const RetryInput& input, RetryBudget& budget, TimePoint now);
 
 // Whether a failure of this request on a reused connection before any response byte would be
@@ -64,6 +69,7 @@ class RetryBudget {
   RetryBudget(double ratio, uint32_t min_per_second);
   void on_request(TimePoint now);
   bool try_spend(TimePoint now);  // true: the retry may go; counted
+  void spend(TimePoint now);      // a retry that goes whatever the budget says; counted
 
  private:
   void roll(TimePoint now);

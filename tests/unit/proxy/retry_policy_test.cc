@@ -235,15 +235,19 @@ TEST(RetryPolicy, ReplayableOnReusedConnectionMatchesDecideRetry) {
 
 TimePoint t0() { return TimePoint{} + std::chrono::hours(1); }
 
+// A connect failure's retry to another host: what the budget bounds.
+RetryInput budgeted_retry() {
+  return with(base(Cause::connect_refused), [](auto& in) { in.other_host_available = true; });
+}
+
 // The budget is consulted only for retries the policy allows, and its refusal is a reason of
 // its own (the request then ends with Cause::retry_budget_exhausted).
 TEST(RetryPolicy, BudgetRefusesAnAllowedRetry) {
   RetryBudget budget(0.0, 1);
-  const RetryInput retryable = base(Cause::reset_before_response_on_reused);
-  const RetryDecision first = decide_retry(retryable, budget, t0());
-  EXPECT_EQ(first.action, RetryAction::retry_fresh_connection);
+  const RetryDecision first = decide_retry(budgeted_retry(), budget, t0());
+  EXPECT_EQ(first.action, RetryAction::retry_other_host);
   EXPECT_EQ(first.reason, "ok");
-  const RetryDecision second = decide_retry(retryable, budget, t0());
+  const RetryDecision second = decide_retry(budgeted_retry(), budget, t0());
   EXPECT_EQ(second.action, RetryAction::give_up);
   EXPECT_EQ(second.reason, kRetryBudgetExhausted);
 }
@@ -253,8 +257,26 @@ TEST(RetryPolicy, BudgetIsNotSpentOnAGiveUp) {
   const RetryDecision no = decide_retry(base(Cause::response_timeout), budget, t0());
   EXPECT_EQ(no.reason, "not_retryable_cause");
   // The one retry of this second is still there.
-  EXPECT_EQ(decide_retry(base(Cause::reset_before_response_on_reused), budget, t0()).reason,
-            "ok");
+  EXPECT_EQ(decide_retry(budgeted_retry(), budget, t0()).reason, "ok");
+}
+
+// An upstream restart closes every idle pooled connection at once: each request that met one
+// gets its one retry on a fresh connection even with the budget spent (the idle-close race
+// never becomes a 502), and those retries count against the budget for every other kind.
+TEST(RetryPolicy, StaleConnectionRetryGoesWithTheBudgetSpentAndIsCounted) {
+  RetryBudget budget(0.0, 2);
+  const RetryInput stale = base(Cause::reset_before_response_on_reused);
+  for (int i = 0; i < 20; ++i) {
+    const RetryDecision decision = decide_retry(stale, budget, t0());
+    EXPECT_EQ(decision.action, RetryAction::retry_fresh_connection) << i;
+  }
+  EXPECT_EQ(decide_retry(budgeted_retry(), budget, t0()).reason, kRetryBudgetExhausted);
+  // A second retry of the same request is a retry like any other.
+  const RetryInput again = with(stale, [](auto& in) { in.retries_done = 1; });
+  EXPECT_EQ(decide_retry(again, budget, t0()).reason, kRetryBudgetExhausted);
+  // Only the policy's own rules can refuse the first one.
+  const RetryInput post = base(Cause::reset_before_response_on_reused, "POST");
+  EXPECT_EQ(decide_retry(post, budget, t0()).reason, "not_replayable");
 }
 
 TEST(RetryBudget, MinimumPerSecondWithoutTraffic) {
