@@ -24,6 +24,8 @@ std::string_view cause_name(Cause cause) {
     case Cause::upstream_5xx: return "upstream_5xx";
     case Cause::local_resource_exhausted: return "local_resource_exhausted";
     case Cause::stray_bytes_after_response: return "stray_bytes_after_response";
+    case Cause::upstream_tls_verify_failed: return "upstream_tls_verify_failed";
+    case Cause::upstream_tls_handshake_failed: return "upstream_tls_handshake_failed";
   }
   return "unknown";
 }
@@ -42,6 +44,8 @@ bool is_upstream_cause(Cause cause) {
     case Cause::no_healthy_host:
     case Cause::upstream_write_failed:
     case Cause::stray_bytes_after_response:
+    case Cause::upstream_tls_verify_failed:
+    case Cause::upstream_tls_handshake_failed:
       return true;
     default:
       return false;

@@ -33,8 +33,11 @@ enum class Cause : uint8_t {
                                       // host's fault: never counts toward its ejection
   stray_bytes_after_response,         // attempt: the response was relayed whole, but the
                                       // upstream sent bytes behind it; connection closed
+  upstream_tls_verify_failed,         // the upstream's certificate chain or name did not verify
+  upstream_tls_handshake_failed,      // any other TLS handshake failure with the upstream
+                                      // (no common version or cipher, refused client cert, ...)
 };
-inline constexpr Cause kLastCause = Cause::stray_bytes_after_response;
+inline constexpr Cause kLastCause = Cause::upstream_tls_handshake_failed;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "http/path_normalizer.h"
+#include "tls/tls_settings.h"
 
 namespace needle::config {
 
@@ -41,8 +42,19 @@ struct ServerConfig {
   http::EscapedSlashAction escaped_slashes = http::EscapedSlashAction::reject_request;
 };
 
+// [listener.tls] and [cluster.NAME.tls] (docs/config.md "TLS"; read by tls_section.cc, whose
+// files are checked at load by building the contexts: docs/decisions/0007-tls-contexts.md).
+struct ListenerTlsConfig {
+  tls::ServerTlsSettings settings;
+  Millis handshake_timeout = 10s;  // accept -> handshake done (else closed, counted "timeout")
+};
+struct UpstreamTlsConfig {
+  tls::ClientTlsSettings settings;
+};
+
 struct ListenerConfig {
   HostPort address;
+  std::optional<ListenerTlsConfig> tls;  // set: the listener speaks HTTPS only
 };
 
 struct AdminConfig {
@@ -88,6 +100,7 @@ struct ClusterConfig {
   uint32_t retry_budget_min_per_second = 10;     // ...but always at least this many per second
   uint32_t eject_after_connect_failures = 5;     // consecutive connect failures eject a host
   Millis eject_duration = 5s;
+  std::optional<UpstreamTlsConfig> tls;          // set: connections to the hosts use TLS
 };
 
 struct AlertsConfig {

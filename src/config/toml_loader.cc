@@ -14,6 +14,7 @@
 #include "base/duration.h"
 #include "config/config.h"
 #include "config/source_map.h"
+#include "config/tls_section.h"
 #include "config/value_text.h"
 
 namespace needle::config {
@@ -374,6 +375,10 @@ void read_server(TableReader& r, ServerConfig& s) {
 
 void read_listener(TableReader& r, ListenerConfig& l) {
   if (!r.host_port("address", l.address)) r.missing("address", R"(address = "127.0.0.1:8080")");
+  if (const toml::node* tls = r.take("tls")) {
+    LoadContext& c = r.context();
+    read_listener_tls({c.file, c.errors, c.places}, r.key("tls"), *tls, l.tls);
+  }
   r.finish("[[listener]]");
 }
 
@@ -435,6 +440,10 @@ void read_cluster(TableReader& r, ClusterConfig& c) {
   r.integer("retry_budget_min_per_second", c.retry_budget_min_per_second);
   r.integer("eject_after_connect_failures", c.eject_after_connect_failures);
   r.duration("eject_duration", c.eject_duration);
+  if (const toml::node* tls = r.take("tls")) {
+    LoadContext& ctx = r.context();
+    read_cluster_tls({ctx.file, ctx.errors, ctx.places}, r.key("tls"), *tls, c.tls);
+  }
   r.finish(fmt::format("[cluster.{}]", c.name));
 }
 

@@ -21,6 +21,7 @@
 
 #include "net/draining_read.h"
 #include "net/io_types.h"
+#include "net/stream.h"
 
 namespace needle::net {
 
@@ -75,5 +76,46 @@ inline auto write_all(Socket& socket, asio::const_buffer buffer) {
 // The data path writes this way first, as nginx does: a write that completes at once costs no
 // operation, posted completion or coroutine resumption (two of each per proxied request).
 bool write_now(Socket& socket, std::vector<asio::const_buffer>& buffers, IoResult& written);
+
+// The same primitives on a Stream (net/stream.h), plain or TLS. On a plain stream each is the
+// socket's operation above (a branch, no coroutine frame of its own); on a TLS stream a
+// coroutine around SSL_read_ex / SSL_write_ex that waits for readiness on the socket
+// (docs/decisions/0008-tls-stream.md). All of them co_await to the same
+// std::tuple<std::error_code, size_t>. A TLS read never drains (the reactor's speculative flag
+// belongs to the raw reads only), and a peer's close_notify or bare FIN both read as
+// asio::error::eof.
+using IoCompletion = std::tuple<std::error_code, size_t>;
+Task<IoCompletion> tls_read_some(Stream& stream, asio::mutable_buffer into);
+Task<IoCompletion> tls_write_all(Stream& stream, std::span<const asio::const_buffer> buffers);
+Task<IoCompletion> tls_write_one(Stream& stream, asio::const_buffer buffer);
+bool tls_write_now(Stream& stream, std::vector<asio::const_buffer>& buffers, IoResult& written);
+
+inline Task<IoCompletion> read_some(Stream& stream, asio::mutable_buffer into) {
+  if (!stream.is_tls()) return read_some(stream.socket(), into);
+  return tls_read_some(stream, into);
+}
+inline Task<IoCompletion> read_some_draining(Stream& stream, asio::mutable_buffer into) {
+  if (!stream.is_tls()) return read_some_draining(stream.socket(), into);
+  return tls_read_some(stream, into);
+}
+inline Task<IoCompletion> write_all(Stream& stream, std::span<const asio::const_buffer> buffers) {
+  if (!stream.is_tls()) return write_all(stream.socket(), buffers);
+  return tls_write_all(stream, buffers);
+}
+inline Task<IoCompletion> write_all(Stream& stream, asio::const_buffer buffer) {
+  if (!stream.is_tls()) return write_all(stream.socket(), buffer);
+  return tls_write_one(stream, buffer);
+}
+inline bool write_now(Stream& stream, std::vector<asio::const_buffer>& buffers,
+                      IoResult& written) {
+  if (!stream.is_tls()) return write_now(stream.socket(), buffers, written);
+  return tls_write_now(stream, buffers, written);
+}
+
+// The TLS handshake of a stream whose SSL is in accept or connect state. On failure the
+// OpenSSL error queue is left for the caller to classify (tls::classify_handshake_failure),
+// which it must do before its next OpenSSL call; the error is std::errc::protocol_error then,
+// or the socket's error (operation_aborted when a watchdog cancelled it, eof, a reset).
+Task<std::error_code> tls_handshake(Stream& stream);
 
 }  // namespace needle::net

@@ -76,6 +76,13 @@ void append_access_log_line(std::string& out, const RequestRecord& r) {
   append_string_field(out, "cause", cause_name(r.cause));
   if (!r.detail.empty()) append_string_field(out, "detail", r.detail);
   append_number_field(out, "worker", r.worker);
+  if (r.tls != nullptr) {
+    append_string_field(out, "tls_version", r.tls->version);
+    append_string_field(out, "tls_cipher", r.tls->cipher);
+    append_key(out, "tls_resumed");
+    out += r.tls->resumed ? "true" : "false";
+    append_string_field(out, "sni", r.tls->sni);
+  }
   append_key(out, "attempts");
   out += '[';
   for (size_t i = 0; i < r.attempts.size(); ++i) {

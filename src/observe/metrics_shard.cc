@@ -121,6 +121,16 @@ void MetricsShard::merge_from(const MetricsShard& other) {
   request_duration_.merge_from(other.request_duration_);
   upstream_duration_.merge_from(other.upstream_duration_);
   bytes_.merge_from(other.bytes_);
+  tls_handshakes_.merge_from(other.tls_handshakes_);
+  tls_handshake_failures_.merge_from(other.tls_handshake_failures_);
+}
+
+void MetricsShard::on_tls_handshake(std::string_view failure, bool resumed) {
+  if (failure.empty()) {
+    ++tls_handshakes_[{resumed ? std::string_view("resumed") : std::string_view("full")}];
+  } else {
+    ++tls_handshake_failures_[{failure}];
+  }
 }
 
 }  // namespace needle::observe

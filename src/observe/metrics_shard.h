@@ -159,7 +159,18 @@ class MetricsShard {
   // {route}: client bytes in (request body) and out (response head + body).
   const LabelMap<1, ByteCounts>& bytes() const { return bytes_; }
 
+  // ---- TLS (issue 18) ----
+  // A client handshake on a TLS listener: `failure` empty = done (full or resumed), else the
+  // reason (tls::handshake_failure_name or "timeout").
+  void on_tls_handshake(std::string_view failure, bool resumed);
+  // {result}: handshakes done, result = "full" | "resumed".
+  const LabelMap<1, uint64_t>& tls_handshakes() const { return tls_handshakes_; }
+  // {reason}: handshakes that failed.
+  const LabelMap<1, uint64_t>& tls_handshake_failures() const { return tls_handshake_failures_; }
+
  private:
+  LabelMap<1, uint64_t> tls_handshakes_;
+  LabelMap<1, uint64_t> tls_handshake_failures_;
   LabelMap<2, uint64_t> requests_;
   LabelMap<1, uint64_t> responses_5xx_;
   LabelMap<3, uint64_t> upstream_attempts_;

@@ -33,6 +33,7 @@ struct PoolSnapshot {
   std::vector<std::pair<std::string, uint64_t>> close_verdicts;  // verdict name -> count
   uint64_t opened = 0, reused = 0, connect_failures = 0;  // counters since the pool was created
   uint64_t probes_skipped = 0;  // reuses handed out without a checkout probe (decision 0004)
+  uint64_t tls_resumed = 0;     // TLS connections opened with a resumed handshake (issue 18)
   std::vector<std::pair<std::string, uint64_t>> evicted_by_reason;  // reason name -> count
 };
 

@@ -116,6 +116,7 @@ struct HostAggregate {
   std::string limit_source;  // source reported by the worker holding the minimum limit
   std::optional<int64_t> configured_ms, hint_ms, learned_ms, survived_ms;
   uint64_t opened = 0, reused = 0, connect_failures = 0, probes_skipped = 0;
+  uint64_t tls_resumed = 0;
   std::map<std::string, uint64_t, std::less<>> evicted;
   uint64_t reuse_stopped_workers = 0;
   std::map<std::string, uint64_t, std::less<>> close_verdicts;
@@ -144,6 +145,7 @@ std::map<HostKey, HostAggregate> aggregate_pools(std::span<const WorkerSnapshot>
       h.opened += pool.opened;
       h.reused += pool.reused;
       h.probes_skipped += pool.probes_skipped;
+      h.tls_resumed += pool.tls_resumed;
       h.connect_failures += pool.connect_failures;
       for (const auto& [reason, count] : pool.evicted_by_reason) h.evicted[reason] += count;
       h.reuse_stopped_workers += pool.reuse_stopped ? 1 : 0;
@@ -212,6 +214,21 @@ void render_upstream(Exposition& x, const MetricsShard& m) {
   }
 }
 
+// ---- TLS (issue 18) ----
+void render_tls(Exposition& x, const MetricsShard& m) {
+  if (m.tls_handshakes().empty() && m.tls_handshake_failures().empty()) return;
+  x.family("needle_tls_handshakes_total", "counter",
+           "Client TLS handshakes completed on TLS listeners, by result (full or resumed).");
+  for (const auto& e : m.tls_handshakes().entries()) {
+    x.sample("needle_tls_handshakes_total", {{"result", e.labels[0]}}, e.value);
+  }
+  x.family("needle_tls_handshake_failures_total", "counter",
+           "Client TLS handshakes that failed on TLS listeners, by reason.");
+  for (const auto& e : m.tls_handshake_failures().entries()) {
+    x.sample("needle_tls_handshake_failures_total", {{"reason", e.labels[0]}}, e.value);
+  }
+}
+
 void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) {
   // One sample per host of a per-host quantity.
   auto per_host = [&](std::string_view name, std::string_view type, std::string_view help,
@@ -244,6 +261,9 @@ void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) 
            "Of those checkouts, how many needed no recv(MSG_PEEK) probe: the reactor had seen "
            "nothing arrive since the last response left the connection empty.",
            [](const HostAggregate& h) { return h.probes_skipped; });
+  per_host("needle_upstream_tls_resumed_total", "counter",
+           "Of the upstream connections opened, TLS ones whose handshake resumed a session.",
+           [](const HostAggregate& h) { return h.tls_resumed; });
   per_host("needle_upstream_connect_failures_total", "counter",
            "Failed connects (refused, timeout, unreachable, resolve).",
            [](const HostAggregate& h) { return h.connect_failures; });
@@ -381,6 +401,7 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   render_upstream(x, merged);
   render_pools(x, hosts);
   if (extras.alerts) render_alerts(x, *extras.alerts);
+  render_tls(x, merged);
   return x.take();
 }
 

@@ -26,6 +26,15 @@ struct AttemptRecord {
   std::string retry_decision;    // why it was (or was not) retried; empty for the last success
 };
 
+// The client connection's TLS handshake (issue 18), for requests on a TLS listener. Owned by
+// the session, which outlives the record's formatting (on_request_done formats at once).
+struct TlsFacts {
+  std::string version;  // "TLSv1.3"
+  std::string cipher;
+  std::string sni;      // empty: the client sent none
+  bool resumed = false;
+};
+
 struct RequestRecord {
   std::chrono::system_clock::time_point start_wall;
   TimePoint start{};
@@ -44,6 +53,7 @@ struct RequestRecord {
   std::string detail;            // free-text detail for errors (e.g. "connect: Connection refused")
   std::vector<AttemptRecord> attempts;
   unsigned worker = 0;
+  const TlsFacts* tls = nullptr;  // null: plain HTTP
 
   // Back to a fresh record, keeping the strings' and the vector's capacity: a session reuses
   // one record for all its requests, so a warm session allocates nothing for it.
@@ -64,6 +74,7 @@ struct RequestRecord {
     detail.clear();
     attempts.clear();
     worker = 0;
+    tls = nullptr;
   }
 };
 

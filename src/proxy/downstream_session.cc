@@ -25,9 +25,9 @@ http::ParserLimits limits_from(const config::ServerConfig& server) {
 
 }  // namespace
 
-DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
+DownstreamSession::DownstreamSession(WorkerContext& worker, net::Stream stream)
     : worker_(worker),
-      socket_(std::move(socket)),
+      socket_(std::move(stream)),
       runtime_(worker.runtime),
       parser_(limits_from(worker.runtime->config->server)),
       read_watchdog_(worker.executor,
@@ -45,7 +45,7 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
                            std::error_code ec;
                            if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
                          }),
-      client_watch_(socket_, [this] {
+      client_watch_(socket_.socket(), [this] {
         std::error_code ec;
         if (upstream_socket_ != nullptr) upstream_socket_->cancel(ec);
       }) {
@@ -56,10 +56,17 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, net::Socket socket)
   client_peer_ = ec ? client_address_
                     : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
                           ":" + std::to_string(peer.port());
+  if (socket_.is_tls()) {
+    net::TlsSessionFacts facts = socket_.tls_facts();
+    tls_facts_ = observe::TlsFacts{.version = std::move(facts.version),
+                                   .cipher = std::move(facts.cipher),
+                                   .sni = std::move(facts.sni),
+                                   .resumed = facts.resumed};
+  }
 }
 
 DownstreamSession::DownstreamSession(WorkerContext& worker, ParkedClient&& client)
-    : DownstreamSession(worker, std::move(client.socket)) {
+    : DownstreamSession(worker, net::Stream(std::move(client.socket))) {
   requests_served_ = client.requests_served;
 }
 
@@ -73,8 +80,11 @@ void DownstreamSession::begin_drain() {
   }
 }
 
+// A TLS client is never parked: the park keeps only a socket, and its SSL (keys, sequence
+// numbers) must live as long as the connection (docs/decisions/0008-tls-stream.md).
 void DownstreamSession::park_if_idle_before(uint64_t epoch) {
   if (!idle_ || park_requested_ || idle_epoch_ >= epoch || worker_.park == nullptr) return;
+  if (socket_.is_tls()) return;
   park_requested_ = true;
   std::error_code ec;
   socket_.cancel(ec);  // ends the idle read; run() then hands the client over (hand_to_park)
@@ -96,7 +106,7 @@ bool DownstreamSession::hand_to_park(TimePoint deadline) {
     return false;
   }
   worker_.park->park(ParkedClient{
-      .socket = std::move(socket_), .requests_served = requests_served_, .deadline = deadline});
+      .socket = std::move(socket_.socket()), .requests_served = requests_served_, .deadline = deadline});
   parked_ = true;
   return true;
 }
@@ -210,7 +220,7 @@ net::Task<net::IoResult> DownstreamSession::read_more(Millis timeout, Phase phas
   if (phase == kHeader) {
     result = net::to_result(co_await net::read_some_draining(socket_, into));
   } else {
-    net::note_receive_queue_unknown(socket_);
+    net::note_receive_queue_unknown(socket_.socket());
     result = net::to_result(co_await net::read_some(socket_, into));
   }
   if (timeout != Millis(0)) read_watchdog_.disarm();
@@ -562,6 +572,7 @@ void DownstreamSession::finish_record(observe::RequestRecord& record) {
   if (record.status >= 500 && record.cause == Cause::none) record.cause = Cause::upstream_5xx;
   record.bytes_in = body_bytes_in_;
   record.worker = worker_.index;
+  if (socket_.is_tls()) record.tls = &tls_facts_;
   if (worker_.observer) worker_.observer->on_request_done(record);
 }
 

@@ -28,7 +28,8 @@ enum class BodyReadStatus { more, complete, client_closed, client_timeout, bad_b
 
 class DownstreamSession {
  public:
-  DownstreamSession(WorkerContext& worker, net::Socket socket);
+  // `stream` is plain, or TLS with its handshake done (server/tls_accept.h).
+  DownstreamSession(WorkerContext& worker, net::Stream stream);
   // A client back from the keep-alive park (it sent bytes, or closed).
   DownstreamSession(WorkerContext& worker, ParkedClient&& client);
   ~DownstreamSession();
@@ -97,7 +98,8 @@ class DownstreamSession {
   const config::ServerConfig& server_config() const { return runtime_->config->server; }
 
   WorkerContext& worker_;
-  net::Socket socket_;
+  net::Stream socket_;  // the client connection, plain or TLS (net/stream.h)
+  observe::TlsFacts tls_facts_;  // set once for a TLS client: every record points to it
   std::string client_address_;  // ip only: X-Forwarded-For
   std::string client_peer_;     // "ip:port": the access log's `client`
   // When the current request head started arriving (docs/access-log.md `time`, `duration_ms`).

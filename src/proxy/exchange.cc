@@ -99,7 +99,7 @@ net::Task<ExchangeResult> Exchange::run() {
   std::string& head = session_.upstream_head_;
   head.clear();
   http::UpstreamRequestContext ctx{.client_address = session_.client_address_,
-                                   .proto = "http",
+                                   .proto = session_.socket_.is_tls() ? "https" : "http",
                                    .request_id = session_.record_.request_id,
                                    .target = session_.forward_target_};
   http::write_upstream_request_head(request, ctx, upstream_framing_, head);
@@ -118,9 +118,9 @@ net::Task<ExchangeResult> Exchange::run() {
     out.push_back(asio::buffer(http::kLastChunk));
   }
   net::IoResult written;
-  if (net::write_now(lease_->socket(), out, written)) {  // the watchdog guards only a wait
+  if (net::write_now(lease_->stream(), out, written)) {  // the watchdog guards only a wait
     upstream_watchdog_.arm(cfg.response_timeout, kUpstreamWrite);
-    written += net::to_result(co_await net::write_all(lease_->socket(), out));
+    written += net::to_result(co_await net::write_all(lease_->stream(), out));
   }
   if (!upstream_written(written)) {
     upstream_watchdog_.disarm();
@@ -191,8 +191,8 @@ net::Task<void> Exchange::pump_request_body() {
       }
       if (!out.empty()) {
         net::IoResult written;
-        if (net::write_now(lease_->socket(), out, written)) {
-          written += net::to_result(co_await net::write_all(lease_->socket(), out));
+        if (net::write_now(lease_->stream(), out, written)) {
+          written += net::to_result(co_await net::write_all(lease_->stream(), out));
         }
         attempt_.bytes_written += written.bytes;
         if (relay_over_) break;
@@ -385,7 +385,7 @@ net::Task<void> Exchange::relay_response() {
     // at once, not at the response timeout (net/draining_read.h).
     if (result_.response_bytes_received) net::note_receive_queue_unknown(lease_->socket());
     auto read = net::to_result(co_await net::read_some_draining(
-        lease_->socket(), asio::buffer(response_buffer_.data() + response_end_,
+        lease_->stream(), asio::buffer(response_buffer_.data() + response_end_,
                                        response_buffer_.size() - response_end_)));
     if (read.error) {
       staged = on_read_error(read.error);  // finished, or the closing write of a close-delimited

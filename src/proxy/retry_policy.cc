@@ -15,7 +15,10 @@ bool is_idempotent_method(std::string_view method) {
 
 bool is_connect_failure(Cause cause) {
   return cause == Cause::connect_refused || cause == Cause::connect_timeout ||
-         cause == Cause::connect_error || cause == Cause::resolve_failed;
+         cause == Cause::connect_error || cause == Cause::resolve_failed ||
+         // No request byte was sent before a TLS handshake failed (another host may verify).
+         cause == Cause::upstream_tls_verify_failed ||
+         cause == Cause::upstream_tls_handshake_failed;
 }
 
 // The upstream may have received the request and acted on it, but sent nothing back.

@@ -23,6 +23,9 @@ class RequestObserver {
  public:
   virtual ~RequestObserver() = default;
   virtual void on_request_done(const observe::RequestRecord& record) = 0;
+  // A client TLS handshake ended: `failure` empty = done (then `resumed` says how), else the
+  // reason (tls::handshake_failure_name, or "timeout"). Metrics only.
+  virtual void on_tls_handshake(std::string_view /*failure*/, bool /*resumed*/) {}
 };
 
 // Response parsers lent to exchanges: an idle client connection holds none (each parser keeps

@@ -20,6 +20,9 @@ class WorkerObserverImpl final : public WorkerObserver {
     if (record.status < 500) return;
     if (auto alerts = alerts_.load()) alerts->notify(record);
   }
+  void on_tls_handshake(std::string_view failure, bool resumed) override {
+    metrics_.on_tls_handshake(failure, resumed);
+  }
   void flush() override { writer_.flush(); }
   const observe::MetricsShard& metrics() const override { return metrics_; }
 
@@ -108,6 +111,7 @@ std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& ru
       snap.opened = counters.opened;
       snap.reused = counters.reused;
       snap.probes_skipped = counters.probes_skipped;
+      snap.tls_resumed = counters.tls_resumed;
       snap.connect_failures = counters.connect_failures;
       for (size_t r = 0; r < static_cast<size_t>(upstream::EvictReason::count_); ++r) {
         snap.evicted_by_reason.emplace_back(

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "net/listener.h"
 #include "proxy/downstream_session.h"
+#include "server/tls_accept.h"
 
 namespace needle::server {
 
@@ -47,12 +48,29 @@ std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint
     }
     acceptors_.push_back(std::move(acceptor));
   }
+  // This worker's TLS contexts (their files were checked at load: config/tls_section.cc).
+  const auto& listeners = context_.runtime->config->listeners;
+  for (size_t i = 0; i < acceptors_.size(); ++i) {
+    if (i >= listeners.size() || !listeners[i].tls) {
+      listener_tls_.push_back(nullptr);
+      continue;
+    }
+    auto created = tls::ServerTlsContext::create(listeners[i].tls->settings, listener_ticket_keys());
+    if (!created.context) {
+      if (failed_address) {
+        *failed_address = fmt::format("{} (TLS: {})", listeners[i].address.to_string(),
+                                      created.errors.front().to_string());
+      }
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    listener_tls_.push_back(std::move(created.context));
+  }
   return {};
 }
 
 void Worker::start() {
-  for (auto& acceptor : acceptors_) {
-    asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
+  for (size_t i = 0; i < acceptors_.size(); ++i) {
+    asio::co_spawn(io_, accept_loop(*acceptors_[i], i), asio::detached);
   }
   start_flush_timer();
   start_park_sweep();
@@ -130,7 +148,7 @@ void Worker::wake_accept_loops() {
 // connections; they are accepted as sessions end), so a flood never costs fds or a crash. An
 // accept error (EMFILE, ENFILE, ENOBUFS, ...) backs off 50 ms, or until a session ends and frees
 // an fd, instead of spinning on the still-pending connection; existing connections keep working.
-net::Task<void> Worker::accept_loop(net::Acceptor& acceptor) {
+net::Task<void> Worker::accept_loop(net::Acceptor& acceptor, size_t listener) {
   const auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable_t<net::Executor>{});
   for (;;) {
     for (;;) {
@@ -163,8 +181,33 @@ net::Task<void> Worker::accept_loop(net::Acceptor& acceptor) {
     }
     net::tune_accepted_socket(socket);
     ++connections_;
-    spawn_session(std::move(socket));
+    if (listener < listener_tls_.size() && listener_tls_[listener]) {
+      spawn_tls_session(std::move(socket), listener);
+    } else {
+      spawn_session(net::Stream(std::move(socket)));
+    }
   }
+}
+
+void Worker::spawn_tls_session(net::Socket socket, size_t listener) {
+  asio::co_spawn(
+      io_,
+      [this, s = std::move(socket), listener]() mutable -> net::Task<bool> {
+        // The context and its settings stay alive for the handshake whatever a reload does.
+        std::shared_ptr<const tls::ServerTlsContext> context = listener_tls_[listener];
+        const auto& listeners = context_.runtime->config->listeners;
+        const Millis timeout = listener < listeners.size() && listeners[listener].tls
+                                   ? listeners[listener].tls->handshake_timeout
+                                   : config::ListenerTlsConfig{}.handshake_timeout;
+        auto stream = co_await accept_tls(std::move(s), *context, timeout, context_.observer);
+        if (!stream || context_.draining) co_return false;
+        auto session = std::make_unique<proxy::DownstreamSession>(context_, std::move(*stream));
+        co_await session->run();
+        co_return session->parked();
+      },
+      [this](std::exception_ptr, bool parked) {
+        if (!parked) connection_closed();
+      });
 }
 
 template <typename Client>

@@ -18,6 +18,7 @@
 #include "proxy/keepalive_park.h"
 #include "proxy/worker_context.h"
 #include "server/worker_io_context.h"
+#include "tls/server_tls_context.h"
 
 namespace needle::server {
 
@@ -53,13 +54,15 @@ class Worker {
   size_t parked_clients() const { return park_.size(); }  // on the worker's thread
 
  private:
-  net::Task<void> accept_loop(net::Acceptor& acceptor);
+  net::Task<void> accept_loop(net::Acceptor& acceptor, size_t listener);
   // Waits until `connections_` is below the limit (or `at_most` passed, for accept backoff).
   net::Task<void> wait_for_accept_slot(std::optional<Millis> at_most);
   void wake_accept_loops();
   // Runs a session for an accepted client, or for a parked one that became readable.
   template <typename Client>
   void spawn_session(Client client);
+  // Runs the TLS opening of a client of listener `listener`, then its session (tls_accept.h).
+  void spawn_tls_session(net::Socket socket, size_t listener);
   void connection_closed();  // a session ended, or the park closed a client
   void start_flush_timer();
   // Every kParkSweep: sessions idle in keep-alive since before the previous sweep park.
@@ -75,6 +78,8 @@ class Worker {
   proxy::WorkerContext context_;
   std::unique_ptr<WorkerObserver> observer_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
+  // Per listener (same order as acceptors_): its TLS context, null for a plain listener.
+  std::vector<std::shared_ptr<const tls::ServerTlsContext>> listener_tls_;
   net::Timer flush_timer_;
   net::Timer park_sweep_timer_;
   proxy::KeepAlivePark park_;

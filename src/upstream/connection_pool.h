@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "config/config.h"
 #include "net/io_types.h"
+#include "net/stream.h"
 #include "upstream/idle_timeout_estimator.h"
 #include "upstream/pool_types.h"  // EvictReason, PoolCounters, PoolSettings, ReleaseInfo
 
@@ -34,8 +35,11 @@ class HostPool;
 
 class UpstreamConnection {
  public:
-  UpstreamConnection(net::Socket socket, uint64_t id, TimePoint created);
-  net::Socket& socket() { return socket_; }
+  UpstreamConnection(net::Stream stream, uint64_t id, TimePoint created);
+  // The raw socket: the idle watch, the checkout probe and cancellation look at it, TLS or not.
+  net::Socket& socket() { return stream_.socket(); }
+  // What the exchange reads and writes (plain or TLS).
+  net::Stream& stream() { return stream_; }
   uint64_t id() const { return id_; }
   // Exchanges completed on this connection before the current one (0 = fresh connection).
   uint32_t requests_done() const { return requests_done_; }
@@ -45,7 +49,7 @@ class UpstreamConnection {
 
  private:
   friend class HostPool;
-  net::Socket socket_;
+  net::Stream stream_;
   uint64_t id_;
   TimePoint created_;
   // Copies of the pool's record, set at checkout for the exchange to read; the pool's core
@@ -120,6 +124,7 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
            const Clock& clock);
   void on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info);
   void on_discard(std::unique_ptr<UpstreamConnection> conn);
+  net::Task<std::optional<net::Stream>> open_tls(net::Socket socket, struct ConnectOutcome& outcome);
   void defer_idle_watch(UpstreamConnection& conn);
   void wait_watch_window();
   void arm_deferred_watches();

@@ -5,7 +5,11 @@
 #include <vector>
 
 
+#include <openssl/err.h>
+
 #include "base/log.h"
+#include "net/socket_io.h"
+#include "tls/handshake_failure.h"
 #include "net/draining_read.h"
 #include "net/receive_queue_hint.h"
 #include "upstream/connection_pool.h"
@@ -20,7 +24,16 @@ namespace {
 std::atomic<uint64_t> next_connection_id{1};
 
 IdleSocketState peek(UpstreamConnection& conn) {
-  const IdleSocketState state = peek_idle_socket(conn.socket().native_handle());
+  IdleSocketState state = peek_idle_socket(conn.socket().native_handle());
+  // A TLS upstream closes an idle connection with a close_notify record and a FIN: a byte while
+  // idle is that close, never a response (docs/decisions/0008-tls-stream.md). Bytes OpenSSL
+  // read ahead of a record are not on the socket: they count too.
+  if (conn.stream().is_tls()) {
+    if (state == IdleSocketState::stray_bytes) state = IdleSocketState::closed;
+    if (state == IdleSocketState::quiet && conn.stream().has_buffered_input()) {
+      state = IdleSocketState::closed;
+    }
+  }
   // The probe just saw no byte, FIN or error, so the next read on this socket (the response
   // read after checkout, or the re-armed watch) need not start with a recv that can only fail.
   // Said here, next to the probe, or not at all (net/receive_queue_hint.h).
@@ -54,8 +67,10 @@ IdleSocketState peek(UpstreamConnection& conn) {
 // not count sk_err). The request's first write then fails with ECONNRESET before any byte is
 // sent, and a request of which no byte was sent is retried whatever its method (RetryPolicy).
 // With the reactor seam off (net/reactor_seam.h) the reactor vouches for nothing: always probe.
+// A TLS connection is always probed: its reads are readiness waits, not the draining reads
+// whose flag the reactor's vouching relies on.
 IdleSocketState checkout_probe(UpstreamConnection& conn, bool may_skip) {
-  if (may_skip && net::reactor_vouches_quiet(conn.socket())) {
+  if (may_skip && !conn.stream().is_tls() && net::reactor_vouches_quiet(conn.socket())) {
     return IdleSocketState::quiet_unprobed;
   }
   return peek(conn);
@@ -63,8 +78,8 @@ IdleSocketState checkout_probe(UpstreamConnection& conn, bool may_skip) {
 
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(net::Socket socket, uint64_t id, TimePoint created)
-    : socket_(std::move(socket)), id_(id), created_(created) {}
+UpstreamConnection::UpstreamConnection(net::Stream stream, uint64_t id, TimePoint created)
+    : stream_(std::move(stream)), id_(id), created_(created) {}
 
 struct HostPool::Impl {
   Impl(net::Executor executor, config::HostPort address, const PoolSettings& settings,
@@ -97,6 +112,8 @@ struct HostPool::Impl {
   // reuse stopped (a warning is logged on each change of that state, not on every close).
   uint64_t seen_revision = 0;
   bool reuse_stopped = false;
+  // The host's last TLS session (settings.tls set): every new connection offers it.
+  tls::ClientSessionSlot session_slot;
 };
 
 std::shared_ptr<HostPool> HostPool::create(net::Executor executor, config::HostPort address,
@@ -122,7 +139,7 @@ ConnectionLease HostPool::checkout_idle(bool request_replayable) {
   if (conn.watch_armed_) {
     conn.watch_armed_ = false;
     std::error_code ignored;
-    conn.socket_.cancel(ignored);
+    conn.socket().cancel(ignored);
   }
   conn.requests_done_ = checkout->requests_done;
   conn.idle_age_at_checkout_ = checkout->idle_age;
@@ -144,6 +161,15 @@ net::Task<ConnectResult> HostPool::connect() {
 
   ConnectOutcome outcome = co_await open_upstream_socket(impl_->address,
                                                          impl_->settings.connect_timeout);
+  std::optional<net::Stream> stream;
+  if (outcome.cause == Cause::none) {
+    // if/else, not ?: with a co_await in an arm (g++ 12: see downstream_session.cc read_more).
+    if (impl_->settings.tls_required) {
+      stream = co_await open_tls(std::move(*outcome.socket), outcome);
+    } else {
+      stream.emplace(std::move(*outcome.socket));
+    }
+  }
   in_flight.settled = true;
   if (outcome.cause != Cause::none) {
     impl_->core.connect_failed(outcome.cause);
@@ -153,8 +179,58 @@ net::Task<ConnectResult> HostPool::connect() {
   const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
   const TimePoint now = impl_->clock.now();
   impl_->core.connect_succeeded(id, now);
-  auto conn = std::make_unique<UpstreamConnection>(std::move(*outcome.socket), id, now);
+  auto conn = std::make_unique<UpstreamConnection>(std::move(*stream), id, now);
   co_return ConnectResult{ConnectionLease(self, std::move(conn)), Cause::none, {}};
+}
+
+// The TLS handshake on a connected socket, under its own connect_timeout. Offers the host's
+// last session (ClientSessionSlot: one per host per worker), so a connection opened after an
+// idle expiry resumes. On failure sets outcome.cause (verify or handshake) and returns nullopt.
+net::Task<std::optional<net::Stream>> HostPool::open_tls(net::Socket socket,
+                                                          ConnectOutcome& outcome) {
+  if (!impl_->settings.tls) {
+    outcome.cause = Cause::upstream_tls_handshake_failed;
+    outcome.error = std::make_error_code(std::errc::protocol_error);
+    co_return std::nullopt;  // the context could not be built (logged at configuration)
+  }
+  net::Stream stream(std::move(socket),
+                     net::SslHandle(impl_->settings.tls
+                                        ->new_ssl(impl_->address.host, &impl_->session_slot)
+                                        .release()));
+  struct Guard {
+    net::Socket* target;
+    bool timed_out = false;
+  };
+  auto guard = std::make_shared<Guard>(Guard{&stream.socket()});
+  net::Timer deadline(impl_->expiry_timer.get_executor());
+  deadline.expires_after(impl_->settings.connect_timeout);
+  deadline.async_wait([guard](std::error_code ec) {
+    if (ec || guard->target == nullptr) return;
+    guard->timed_out = true;
+    std::error_code ignored;
+    guard->target->cancel(ignored);
+  });
+  const std::error_code ec = co_await net::tls_handshake(stream);
+  guard->target = nullptr;
+  deadline.cancel();
+  if (!ec) {
+    if (SSL_session_reused(stream.ssl()) == 1) impl_->core.count_tls_resumed();
+    co_return std::optional<net::Stream>(std::move(stream));
+  }
+  outcome.error = ec;
+  if (guard->timed_out) {
+    outcome.cause = Cause::connect_timeout;
+    outcome.error = asio::error::timed_out;
+  } else if (ec == std::make_error_code(std::errc::protocol_error) &&
+             tls::classify_handshake_failure(stream.ssl(), {}) ==
+                 tls::HandshakeFailure::verify_failed) {
+    outcome.cause = Cause::upstream_tls_verify_failed;
+    outcome.error = std::make_error_code(std::errc::permission_denied);
+  } else {
+    outcome.cause = Cause::upstream_tls_handshake_failed;
+  }
+  ERR_clear_error();
+  co_return std::nullopt;
 }
 
 void HostPool::drain() {
@@ -196,8 +272,11 @@ void HostPool::on_discard(std::unique_ptr<UpstreamConnection> conn) {
 // between is safe: checkout peeks before reuse (DESIGN.md rule 2) and evicts it itself.
 void HostPool::arm_idle_watch(UpstreamConnection& conn) {
   const uint64_t generation = ++conn.watch_generation_;
+  // TLS reads are readiness waits, which leave the reactor's flag as it was: the watch's first
+  // receive must look (it catches a close_notify that came with the last response).
+  if (conn.stream().is_tls()) net::note_receive_queue_unknown(conn.socket());
   conn.watch_armed_ = true;
-  conn.socket_.async_receive(
+  conn.socket().async_receive(
       net::DrainingBuffer(asio::buffer(&conn.watch_byte_, 1)), asio::socket_base::message_peek,
       [weak = weak_from_this(), id = conn.id(), generation](std::error_code ec, size_t) {
         if (ec == asio::error::operation_aborted) return;

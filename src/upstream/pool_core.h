@@ -274,6 +274,7 @@ class PoolCore {
   const IdleTimeoutEstimator& estimator() const { return estimator_; }
   IdleTimeoutEstimator& estimator() { return estimator_; }
   const PoolCounters& counters() const { return counters_; }
+  void count_tls_resumed() { ++counters_.tls_resumed; }
 
  private:
   struct Entry {

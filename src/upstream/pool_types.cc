@@ -1,5 +1,7 @@
 #include "upstream/pool_types.h"
 
+#include "base/log.h"
+
 namespace needle::upstream {
 
 std::string_view evict_reason_name(EvictReason reason) {
@@ -33,6 +35,16 @@ PoolSettings PoolSettings::from_cluster(const config::ClusterConfig& cluster) {
   settings.idle.learn = cluster.learn_idle_timeout;
   settings.eject_after_connect_failures = cluster.eject_after_connect_failures;
   settings.eject_duration = cluster.eject_duration;
+  if (cluster.tls) {
+    settings.tls_required = true;
+    auto created = tls::ClientTlsContext::create(cluster.tls->settings);
+    if (created.context) {
+      settings.tls = std::move(created.context);
+    } else {
+      log::error("pool", "cluster {}: TLS context: {}", cluster.name,
+                 created.errors.front().to_string());
+    }
+  }
   return settings;
 }
 

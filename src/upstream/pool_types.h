@@ -4,11 +4,13 @@
 // exchange reports when it hands a connection back. No Asio here, so core tests need no sockets.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include "base/clock.h"
 #include "config/config.h"
+#include "tls/client_tls_context.h"
 #include "upstream/idle_timeout_estimator.h"
 
 namespace needle::upstream {
@@ -34,6 +36,7 @@ struct PoolCounters {
   uint64_t connect_failures = 0;
   uint64_t reused = 0;           // checkouts of an idle connection
   uint64_t probes_skipped = 0;   // of those, handed out without a checkout probe (quiet_unprobed)
+  uint64_t tls_resumed = 0;      // of the opened, TLS connections whose handshake resumed
   uint64_t evicted[static_cast<size_t>(EvictReason::count_)] = {};
   uint64_t evicted_for(EvictReason reason) const { return evicted[static_cast<size_t>(reason)]; }
 };
@@ -56,6 +59,11 @@ struct PoolSettings {
   // probe would catch and the reactor has not yet reported is never an idle-timeout close.
   // Not in the config file; 0 probes every checkout (DESIGN.md rule 2 as first written).
   Millis probe_exempt_idle = Millis(100);
+  // [cluster.NAME.tls]: connections speak TLS (the handshake follows the TCP connect, under its
+  // own connect_timeout). One context per cluster per worker, shared by its hosts' pools; null
+  // with tls_required set means the context could not be built: every connect fails.
+  bool tls_required = false;
+  std::shared_ptr<const tls::ClientTlsContext> tls;
   static PoolSettings from_cluster(const config::ClusterConfig& cluster);
 };
 

@@ -355,7 +355,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       io,
       [&]() -> net::Task<void> {
         auto session =
-            std::make_unique<needle::proxy::DownstreamSession>(worker, std::move(accepted));
+            std::make_unique<needle::proxy::DownstreamSession>(
+                worker, needle::net::Stream(std::move(accepted)));
         co_await session->run();
         run.session_done = true;
       },

@@ -51,13 +51,14 @@ struct RouteSpec {
 // A complete needle.toml: workers = 1, access log to stdout, admin off unless admin_port > 0.
 struct ConfigSpec {
   std::string server_extra;  // raw TOML lines inside [server]
+  std::string listener_extra;  // raw TOML after the listener's address (e.g. a [listener.tls])
   std::vector<RouteSpec> routes{RouteSpec{}};
   std::vector<ClusterSpec> clusters;
   int admin_port = 0;
 
   std::string render(int listen_port) const {
     std::string t = "[server]\nworkers = 1\naccess_log = \"stdout\"\n" + server_extra + "\n";
-    t += "[[listener]]\naddress = " + quoted_addr(listen_port) + "\n";
+    t += "[[listener]]\naddress = " + quoted_addr(listen_port) + "\n" + listener_extra + "\n";
     t += "[admin]\naddress = " + (admin_port > 0 ? quoted_addr(admin_port) : "\"off\"") + "\n";
     for (const auto& r : routes) {
       t += "[[route]]\n";

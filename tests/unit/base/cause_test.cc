@@ -35,6 +35,15 @@ TEST(Cause, StrayBytesAreTheUpstreamsAndTheBudgetIsNot) {
   EXPECT_FALSE(is_upstream_cause(Cause::retry_budget_exhausted));
 }
 
+// A TLS handshake with the upstream that fails is the upstream's doing (issue 18).
+TEST(Cause, UpstreamTlsFailuresAreTheUpstreams) {
+  EXPECT_EQ(cause_name(Cause::upstream_tls_verify_failed), "upstream_tls_verify_failed");
+  EXPECT_EQ(cause_name(Cause::upstream_tls_handshake_failed), "upstream_tls_handshake_failed");
+  EXPECT_TRUE(is_upstream_cause(Cause::upstream_tls_verify_failed));
+  EXPECT_TRUE(is_upstream_cause(Cause::upstream_tls_handshake_failed));
+  EXPECT_EQ(kLastCause, Cause::upstream_tls_handshake_failed);
+}
+
 // `draining` was never produced (a draining worker finishes the requests it has and closes idle
 // connections quietly; it refuses none), so it is not a cause: docs and alert filters list only
 // causes some code path produces.

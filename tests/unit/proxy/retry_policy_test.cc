@@ -64,6 +64,12 @@ std::vector<Case> cases() {
        A::retry_other_host, "ok"},
       {"resolve_failed_other_host", with(base(Cause::resolve_failed), other_host),
        A::retry_other_host, "ok"},
+      // A failed TLS handshake with the upstream sent no request byte (issue 18).
+      {"tls_verify_post_other_host",
+       with(base(Cause::upstream_tls_verify_failed, "POST"), other_host), A::retry_other_host,
+       "ok"},
+      {"tls_handshake_other_host", with(base(Cause::upstream_tls_handshake_failed), other_host),
+       A::retry_other_host, "ok"},
       {"refused_single_host", base(Cause::connect_refused), A::give_up, "no_other_host"},
       {"refused_unbuffered_body_still_retried",
        with(base(Cause::connect_refused, "POST"),
