@@ -49,7 +49,15 @@ pid_t upgrade(const NeedleProcess& needle, pid_t pid) {
   return serving_pids(needle).back();
 }
 
-bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+// Running, not a zombie: a retired process's successor is re-parented when it exits, and
+// whoever inherits it (init, a subreaper) may reap it late.
+bool process_alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+}
 
 // Keep-alive GET loops on `port` until stopped: a request without a 200 (no answer, a reset, a
 // refused connect) is a failure; `Connection: close` makes the client reconnect, as a browser or
@@ -85,14 +93,14 @@ class LoadLoop {
     HttpClient client;
     for (uint64_t n = 0; !stop_; ++n) {
       if (!client.connected() && !client.connect(port)) {
-        fail("connect: " + to_string(client.last_error()));
+        fail(std::string("connect: ") + to_string(client.last_error()));
         continue;
       }
       auto r = client.get("/load/" + std::to_string(index) + "/" + std::to_string(n), {},
                           scaled(milliseconds(5000)));
       if (!r || r->status != 200) {
         fail(r ? "status " + std::to_string(r->status)
-               : to_string(client.last_error()) + " " + client.last_error_detail());
+               : std::string(to_string(client.last_error())) + " " + client.last_error_detail());
         client.close();
         continue;
       }
@@ -111,15 +119,27 @@ class LoadLoop {
 ConfigSpec two_workers(int upstream_port, std::string cluster_extra = {}) {
   ConfigSpec spec;
   spec.admin_port = free_port();
-  spec.server_extra = "workers = 2\naccess_log = \"off\"\ndrain_timeout = \"5s\"\n";
+  spec.server_extra = "drain_timeout = \"5s\"\n";
   spec.clusters.push_back(ClusterSpec{"app", {upstream_port}, std::move(cluster_extra)});
   return spec;
+}
+
+// Two workers: the old process passes one socket per worker, the new one's workers take one each.
+std::unique_ptr<NeedleProcess> start_two_workers(const ConfigSpec& spec, NeedleOptions options = {}) {
+  options.also_wait_for.push_back(spec.admin_port);
+  return NeedleProcess::start(
+      [spec](int port) {
+        std::string toml = spec.render(port);
+        toml.replace(toml.find("workers = 1\n"), 12, "workers = 2\n");
+        return toml;
+      },
+      options);
 }
 
 TEST(Upgrade, TenUpgradesUnderLoadFailNoRequest) {
   ScriptedUpstream upstream;
   const ConfigSpec spec = two_workers(upstream.port());
-  auto needle = start_needle(spec);
+  auto needle = start_two_workers(spec);
   LoadLoop load(needle->port(), 16);
   ASSERT_TRUE(eventually([&] { return load.ok() > 100; }, milliseconds(5000)));
   pid_t serving = needle->process().pid();
@@ -150,7 +170,7 @@ TEST(Upgrade, TenUpgradesUnderLoadFailNoRequest) {
 TEST(Upgrade, BrokenConfigOnDiskKeepsTheOldProcessServing) {
   ScriptedUpstream upstream;
   const ConfigSpec spec = two_workers(upstream.port());
-  auto needle = start_needle(spec);
+  auto needle = start_two_workers(spec);
   needle->rewrite_config("[server]\nworkers = \"many\"\n");
   needle->terminate(SIGUSR2);
   ASSERT_TRUE(needle->wait_for_log("upgrade failed", scaled(milliseconds(10000))))
@@ -177,7 +197,7 @@ TEST(Upgrade, LearnedIdleLimitsAreInTheNewProcessPools) {
   script.otherwise = hinted;
   ScriptedUpstream upstream(script);
   const ConfigSpec spec = two_workers(upstream.port());
-  auto needle = start_needle(spec);
+  auto needle = start_two_workers(spec);
   // Both workers see the hint (connections spread over them by the kernel's hash).
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(get(needle->port(), "/learn").has_value());
   const size_t requests_before = upstream.requests_received();
@@ -205,7 +225,7 @@ TEST(Upgrade, StateFileThatDoesNotParseIsIgnored) {
   NeedleOptions options;
   options.env.emplace_back("NEEDLE_UPGRADE_STATE", state.string());
   ConfigSpec spec = two_workers(upstream.port());
-  auto needle = start_needle(spec, options);
+  auto needle = start_two_workers(spec, options);
   EXPECT_TRUE(needle->wait_for_log("ignored (not JSON): learning from scratch", milliseconds(2000)))
       << needle->operational_log();
   auto r = get(needle->port(), "/");
@@ -282,7 +302,7 @@ TEST(RollingDeploy, ThreeNeedlesBehindHaproxyRestartedInTurnFailNoRequest) {
   std::vector<Instance> instances(3);
   for (auto& instance : instances) {
     instance.spec.admin_port = free_port();
-    instance.spec.server_extra = "access_log = \"off\"\ndrain_timeout = \"5s\"\n";
+    instance.spec.server_extra = "drain_timeout = \"5s\"\n";
     instance.spec.clusters.push_back(ClusterSpec{"app", {upstream.port()}, ""});
     instance.process = start_needle(instance.spec);
     instance.port = instance.process->port();
