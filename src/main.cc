@@ -11,12 +11,18 @@
 #include "config/config.h"
 #include "doctor/doctor_command.h"
 #include "server/server.h"
+#include "server/upgrade.h"
 
 namespace {
 
 int print_errors(const std::vector<needle::config::ConfigError>& errors) {
   for (const auto& error : errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
   std::fprintf(stderr, "needle: %zu configuration error(s)\n", errors.size());
+  // Started by a SIGUSR2 upgrade: the old process logs why and keeps serving.
+  if (!errors.empty()) {
+    needle::server::report_upgrade_failure(fmt::format(
+        "{} configuration error(s), the first: {}", errors.size(), errors.front().to_string()));
+  }
   return 1;
 }
 

@@ -60,6 +60,28 @@ std::error_code open_listener(Acceptor& acceptor, const asio::ip::tcp::endpoint&
   acceptor.bind(endpoint, ec);
   if (ec) return ec;
   acceptor.listen(4096, ec);
+  if (ec) return ec;
+  // Registered again as a descriptor that may be shared: a listening socket may live on in
+  // another process (SIGUSR2 hands it on, docs/decisions/0009-binary-upgrade.md), and Asio
+  // removes only such descriptors from its epoll set on close (a plain close() leaves an
+  // open file description registered, and its events keep waking this reactor).
+  const int fd = acceptor.release(ec);
+  if (ec) return ec;
+  acceptor.assign(endpoint.protocol(), fd, ec);
+  return ec;
+}
+
+std::error_code adopt_listener(Acceptor& acceptor, int fd) {
+  sockaddr_storage storage{};
+  socklen_t len = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) {
+    return {errno, std::system_category()};
+  }
+  const int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &one, sizeof one);  // as open_listener
+  std::error_code ec;
+  acceptor.assign(storage.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd,
+                  ec);
   return ec;
 }
 

@@ -20,6 +20,10 @@ std::optional<asio::ip::tcp::endpoint> resolve_endpoint(const config::HostPort& 
 std::error_code open_listener(Acceptor& acceptor, const asio::ip::tcp::endpoint& endpoint,
                               bool reuse_port);
 
+// Takes over `fd`, a listening TCP socket (inherited, or a dup of one: docs/decisions/
+// 0009-binary-upgrade.md): the acceptor owns it from now on. Sets TCP_INQ as open_listener does.
+std::error_code adopt_listener(Acceptor& acceptor, int fd);
+
 // Per accepted client socket: TCP_NODELAY (responses are written in few, whole writes) and
 // non-blocking mode (net::write_now).
 void tune_accepted_socket(Socket& socket);

@@ -73,11 +73,10 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, ParkedClient&& clien
 DownstreamSession::~DownstreamSession() { worker_.sessions.erase(this); }
 
 void DownstreamSession::begin_drain() {
-  close_after_response_ = true;
-  if (idle_) {
-    std::error_code ec;
-    socket_.cancel(ec);
-  }
+  // Nothing to cut: the client keeps its connection through the drain and its next response
+  // carries Connection: close (may_keep_client), so a keep-alive client is never closed under
+  // a request it is already sending (docs/architecture.md "Reload and shutdown"). An idle one
+  // closes at its idle deadline, or at drain_timeout.
 }
 
 // A TLS client is never parked: the park keeps only a socket, and its SSL (keys, sequence
@@ -100,9 +99,8 @@ void DownstreamSession::begin_client_watch() {
 
 bool DownstreamSession::hand_to_park(TimePoint deadline) {
   park_requested_ = false;
-  // A deadline that passed meanwhile, a drain or a closed socket: close as the idle wait would.
-  if (close_after_response_ || worker_.draining || !socket_.is_open() ||
-      deadline == TimePoint::max()) {
+  // A deadline that passed meanwhile or a closed socket: close as the idle wait would.
+  if (close_after_response_ || !socket_.is_open() || deadline == TimePoint::max()) {
     return false;
   }
   worker_.park->park(ParkedClient{
@@ -126,7 +124,7 @@ net::Task<void> DownstreamSession::run() {
     runtime_ = worker_.runtime;
     if (!has_pending()) {
       // Keep-alive idle (or the first request).
-      if (close_after_response_ || worker_.draining) break;
+      if (close_after_response_) break;
       idle_ = true;
       const auto& server = server_config();
       begin_idle_wait(requests_served_ == 0 ? server.header_timeout

@@ -24,6 +24,8 @@ std::error_code AdminServer::open(const asio::ip::tcp::endpoint& endpoint) {
   return net::open_listener(*acceptor_, endpoint, /*reuse_port=*/false);
 }
 
+std::error_code AdminServer::adopt(int fd) { return net::adopt_listener(*acceptor_, fd); }
+
 void AdminServer::start() {
   asio::co_spawn(io_, accept_loop(acceptor_), asio::detached);
 }

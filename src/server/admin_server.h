@@ -29,6 +29,10 @@ class AdminServer {
   AdminServer(asio::io_context& io, AdminHandler handler,
               Millis connection_budget = std::chrono::seconds(30));
   std::error_code open(const asio::ip::tcp::endpoint& endpoint);
+  // Listens on `fd`, an inherited listening socket (docs/decisions/0009-binary-upgrade.md);
+  // owns it from now on.
+  std::error_code adopt(int fd);
+  int native_handle() const { return acceptor_ ? acceptor_->native_handle() : -1; }
   void start();
   void stop();  // closes the listener; connections already accepted finish
   bool listening() const { return acceptor_ && acceptor_->is_open(); }

@@ -11,15 +11,17 @@
 #include "base/log.h"
 #include "config/reload_check.h"
 #include "net/listener.h"
+#include "server/listen_fds.h"
 
 namespace needle::server {
 namespace {
 
-// needle's signals (SIGTERM, SIGINT, SIGHUP, SIGUSR1): only the control thread takes them.
+// needle's signals (SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2): only the control thread takes
+// them.
 sigset_t control_signal_set() {
   sigset_t set;
   sigemptyset(&set);
-  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, signo);
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, signo);
   return set;
 }
 
@@ -62,9 +64,10 @@ Server::Server(std::shared_ptr<const config::Config> config, std::string config_
       poll_timer_(control_),
       admin_(control_, [this](std::string_view method, std::string_view path) {
         return handle_admin(method, path);
-      }) {}
+      }),
+      upgrade_(control_, capture_program_image()) {}
 
-Server::~Server() = default;
+Server::~Server() { close_handoff_sockets(); }
 
 int Server::run() {
   ::signal(SIGPIPE, SIG_IGN);
@@ -77,14 +80,16 @@ int Server::run() {
   // never interrupted, and a sanitizer that defers handlers on a busy thread cannot strand one.
   // Signals sent meanwhile stay pending and arrive when the mask is lifted below.
   const sigset_t control_signals = control_signal_set();
-  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signals_.add(signo);
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) signals_.add(signo);
   pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
+  take_upgrade_ready_fd();
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& listener : config_->listeners) {
     std::string error;
     auto endpoint = net::resolve_endpoint(listener.address, &error);
     if (!endpoint) {
       log::error("server", "listener {}: {}", listener.address.to_string(), error);
+      report_upgrade_failure(fmt::format("listener {}: {}", listener.address.to_string(), error));
       return 1;
     }
     endpoints.push_back(*endpoint);
@@ -93,28 +98,11 @@ int Server::run() {
   observability_ = std::make_unique<Observability>(*config_);
   const unsigned count = effective_worker_count(*config_);
   for (unsigned i = 0; i < count; ++i) {
-    auto worker = std::make_unique<Worker>(i, config_, observability_->make_worker_observer(i));
-    std::string failed;
-    if (auto ec = worker->open_listeners(endpoints, &failed)) {
-      log::error("server", "cannot listen on {}: {}", failed, ec.message());
-      return 1;
-    }
-    workers_.push_back(std::move(worker));
+    workers_.push_back(
+        std::make_unique<Worker>(i, config_, observability_->make_worker_observer(i)));
   }
-  if (config_->admin.address) {
-    std::string error;
-    auto endpoint = net::resolve_endpoint(*config_->admin.address, &error);
-    if (!endpoint) {
-      log::error("server", "admin {}: {}", config_->admin.address->to_string(), error);
-      return 1;
-    }
-    if (auto ec = admin_.open(*endpoint)) {
-      log::error("server", "cannot listen on admin {}: {}", net::endpoint_string(*endpoint),
-                 ec.message());
-      return 1;
-    }
-    admin_.start();
-  }
+  if (int status = listen_all(endpoints); status != 0) return status;
+  restore_upgrade_state();
   for (auto& worker : workers_) worker->start();
 
   std::string addresses;
@@ -125,6 +113,7 @@ int Server::run() {
   log::info("server", "needle listening on {} with {} worker(s); admin {}; config {}; malloc {}",
             addresses, count, config_->admin.address ? config_->admin.address->to_string() : "off",
             config_->source, heap_is_jemalloc() ? "jemalloc" : "libc");
+  report_upgrade_ready();
 
   pthread_sigmask(SIG_UNBLOCK, &control_signals, nullptr);
   wait_signals();
@@ -141,6 +130,8 @@ void Server::wait_signals() {
     if (ec) return;
     if (signo == SIGHUP) {
       reload();
+    } else if (signo == SIGUSR2) {
+      start_upgrade();
     } else if (signo == SIGUSR1) {
       log::info("server", "SIGUSR1: reopening the access log");
       observability_->reopen_logs();
@@ -204,6 +195,7 @@ bool Server::apply_reload(const config::ReloadCheck& check,
     } else {
       admin_.stop();
     }
+    refresh_admin_handoff();
     log::info("server", "reload: admin {}",
               admin_address ? admin_address->to_string() : std::string("off"));
   }
@@ -216,10 +208,13 @@ bool Server::apply_reload(const config::ReloadCheck& check,
   return true;
 }
 
-void Server::begin_shutdown() {
+void Server::begin_shutdown(bool handed_over) {
   if (shutting_down_) return;
   shutting_down_ = true;
-  admin_.stop();
+  // /ready answers 503 from now on (docs/architecture.md "Reload and shutdown"); after an
+  // upgrade the admin address is the new process's.
+  if (handed_over) admin_.stop();
+  close_handoff_sockets();
   for (auto& worker : workers_) worker->post_drain();
   drain_timer_.expires_after(config_->server.drain_timeout);
   drain_timer_.async_wait([this](std::error_code ec) {

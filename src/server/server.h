@@ -1,6 +1,6 @@
 #pragma once
 // Bootstrap and lifecycle: workers, admin listener, signals (SIGTERM/SIGINT drain, SIGHUP
-// reload, SIGUSR1 reopen the access log). The control thread (the caller of run()) owns signals
+// reload, SIGUSR1 reopen the access log, SIGUSR2 binary upgrade: server/upgrade.h). The control thread (the caller of run()) owns signals
 // and the admin endpoint; workers own the data path.
 #include <memory>
 #include <string>
@@ -14,6 +14,7 @@
 #include "net/io_types.h"
 #include "server/admin_server.h"
 #include "server/observability.h"
+#include "server/upgrade.h"
 #include "server/worker.h"
 
 namespace needle::server {
@@ -34,7 +35,21 @@ class Server {
   // time first, each undone if a later one fails; false (and the old config still running) if
   // one failed, with its error logged at file:line:key.
   bool apply_reload(const config::ReloadCheck& check, std::shared_ptr<const config::Config> fresh);
-  void begin_shutdown();
+  // `handed_over`: a new process serves the listeners and the admin address (upgrade); else
+  // the admin listener stays up during the drain so /ready answers 503.
+  void begin_shutdown(bool handed_over = false);
+  // Binary upgrade (docs/decisions/0009-binary-upgrade.md).
+  void start_upgrade();
+  void on_upgrade_ready(pid_t child);
+  void on_upgrade_failed(pid_t child, const std::string& reason);
+  int listen_all(const std::vector<asio::ip::tcp::endpoint>& endpoints);
+  void close_handoff_sockets();
+  void refresh_admin_handoff();
+  // The learned state for the new process (server/state_handoff.h): the file's path, or "" when
+  // it could not be written (the new process then starts without it).
+  std::string write_upgrade_state();
+  void remove_upgrade_state();
+  void restore_upgrade_state();  // before the workers start
   void poll_workers_stopped();
   AdminResponse handle_admin(std::string_view method, std::string_view path);
 
@@ -50,6 +65,11 @@ class Server {
   AdminServer admin_;
   bool shutting_down_ = false;
   TimePoint drain_deadline_{};
+  // The listening sockets a SIGUSR2 upgrade passes on: one descriptor per socket (workers hold
+  // their own copies), owned here until the drain; the admin socket is last.
+  std::vector<PassedSocket> handoff_;
+  Upgrade upgrade_;
+  std::string upgrade_state_dir_;
 };
 
 unsigned effective_worker_count(const config::Config& config);

@@ -1,5 +1,8 @@
 #include "server/worker.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -66,6 +69,33 @@ std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint
     listener_tls_.push_back(std::move(created.context));
   }
   return {};
+}
+
+std::error_code Worker::listen_on(const asio::ip::tcp::endpoint& endpoint,
+                                  const std::vector<int>& shared) {
+  if (shared.empty()) {
+    auto acceptor = std::make_unique<net::Acceptor>(io_);
+    if (auto ec = net::open_listener(*acceptor, endpoint, /*reuse_port=*/true)) return ec;
+    acceptors_.push_back(std::move(acceptor));
+    return {};
+  }
+  for (int fd : shared) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return {errno, std::system_category()};
+    auto acceptor = std::make_unique<net::Acceptor>(io_);
+    if (auto ec = net::adopt_listener(*acceptor, copy)) {
+      ::close(copy);
+      return ec;
+    }
+    acceptors_.push_back(std::move(acceptor));
+  }
+  return {};
+}
+
+std::vector<int> Worker::listener_fds() const {
+  std::vector<int> fds;
+  for (const auto& acceptor : acceptors_) fds.push_back(acceptor->native_handle());
+  return fds;
 }
 
 void Worker::start() {
@@ -253,7 +283,8 @@ void Worker::post_drain() {
     }
     wake_accept_loops();
     for (auto* session : context_.sessions) session->begin_drain();
-    park_.close_all();
+    // Parked clients stay until their next request (answered with Connection: close) or their
+    // idle deadline: closing them now races a request they may be sending.
     maybe_finish_drain();
   });
 }

@@ -38,12 +38,19 @@ class Worker {
   // Opens this worker's listeners (before start()). Fails if an address cannot be bound.
   std::error_code open_listeners(const std::vector<asio::ip::tcp::endpoint>& endpoints,
                                  std::string* failed_address);
+  // Listens on `endpoint` on dups of `shared` (inherited sockets: docs/decisions/
+  // 0009-binary-upgrade.md) when it is not empty, else on a SO_REUSEPORT socket of its own.
+  std::error_code listen_on(const asio::ip::tcp::endpoint& endpoint, const std::vector<int>& shared);
+  // The listening sockets' descriptors, in the order opened (the worker keeps owning them).
+  std::vector<int> listener_fds() const;
   void start();
   void join();
 
   // Cross-thread entry points.
   void post_reload(std::shared_ptr<const config::Config> config);
-  void post_drain();  // stop accepting; idle sessions close; the worker stops when none is left
+  // Stop accepting; every client gets Connection: close on its next response, idle ones close
+  // at their idle deadline; the worker stops when none is left.
+  void post_drain();
   void post(std::function<void(Worker&)> task);
   void force_stop();  // drain timeout elapsed
 

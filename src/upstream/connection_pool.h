@@ -117,6 +117,15 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   bool has_sentinel() const;                  // an idle connection kept past the limit to learn
   size_t watched_count() const;               // idle connections whose watch is armed
 
+  // Binary upgrade hand-off (docs/decisions/0009-binary-upgrade.md): what was learned about
+  // the host, taken by the old process and restored into the new one's fresh pool.
+  struct LearnedState {
+    IdleTimeoutEstimator::Evidence evidence;
+    std::optional<Millis> ejection_left;
+  };
+  LearnedState learned_state() const;
+  void restore_learned_state(const LearnedState& state);
+
  private:
   friend class ConnectionLease;
   struct Impl;

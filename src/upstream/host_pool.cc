@@ -238,6 +238,17 @@ void HostPool::drain() {
   rearm_expiry_timer();
 }
 
+HostPool::LearnedState HostPool::learned_state() const {
+  const TimePoint now = impl_->clock.now();
+  return {impl_->core.estimator().evidence(now), impl_->core.ejection_left()};
+}
+
+void HostPool::restore_learned_state(const LearnedState& state) {
+  impl_->core.estimator().restore(state.evidence, impl_->clock.now());
+  if (state.ejection_left) impl_->core.restore_ejection(*state.ejection_left);
+  rearm_expiry_timer();
+}
+
 void HostPool::reconfigure(const PoolSettings& settings) {
   impl_->settings = settings;
   impl_->core.reconfigure(settings);

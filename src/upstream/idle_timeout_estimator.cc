@@ -287,4 +287,41 @@ Millis IdleTimeoutEstimator::sentinel_horizon() const {
   return std::min(2 * base, settings_.max_horizon);
 }
 
+// --- binary upgrade hand-off ------------------------------------------------------------------
+
+IdleTimeoutEstimator::Evidence IdleTimeoutEstimator::evidence(TimePoint now) const {
+  Evidence evidence;
+  evidence.hint = hint_;
+  evidence.survived = survived_;
+  evidence.proven_reuse = proven_reuse_;
+  evidence.request_cap = request_cap_;
+  evidence.max_requests_before_reuse = max_requests_before_reuse_;
+  for (size_t back = size_; back-- > 0;) {
+    const Record& r = record(back);
+    evidence.closes.push_back({std::chrono::duration_cast<Millis>(now - r.close.at),
+                               r.close.idle_age, r.close.requests_done, r.verdict});
+  }
+  return evidence;
+}
+
+void IdleTimeoutEstimator::restore(const Evidence& evidence, TimePoint now) {
+  hint_ = evidence.hint;
+  survived_ = evidence.survived;
+  proven_reuse_ = evidence.proven_reuse;
+  request_cap_ = evidence.request_cap;
+  max_requests_before_reuse_ = evidence.max_requests_before_reuse;
+  next_ = size_ = 0;
+  const size_t skip = evidence.closes.size() > kHistory ? evidence.closes.size() - kHistory : 0;
+  for (size_t i = skip; i < evidence.closes.size(); ++i) {
+    const auto& close = evidence.closes[i];
+    if (close.verdict >= CloseVerdict::count_) continue;
+    history_[next_] = Record{{now - close.ago, close.idle_age, close.requests_done},
+                             close.verdict};
+    next_ = (next_ + 1) % kHistory;
+    size_ = std::min(size_ + 1, kHistory);
+  }
+  recompute();
+  ++revision_;
+}
+
 }  // namespace needle::upstream

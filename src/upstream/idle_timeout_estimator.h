@@ -54,6 +54,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "base/clock.h"
 
@@ -147,6 +148,25 @@ class IdleTimeoutEstimator {
   Millis sentinel_horizon() const;   // close the sentinel ourselves at this idle age
   Millis margin_for(Millis limit) const;
   Millis age_tolerance(Millis a, Millis b) const;
+
+  // What was observed about the host, carried to the new process of a binary upgrade
+  // (docs/decisions/0009-binary-upgrade.md). Closes keep their verdicts and their time relative
+  // to `now`; restore() takes them as judged (no re-classification) into an estimator that has
+  // seen nothing yet, and counts no verdicts (those count what this process judged).
+  struct Evidence {
+    struct Close {
+      Millis ago{0};  // seen this long before the evidence was taken
+      Millis idle_age{0};
+      uint32_t requests_done = 0;
+      CloseVerdict verdict = CloseVerdict::idle_timeout;
+    };
+    std::optional<Millis> hint, survived, proven_reuse;
+    std::optional<uint32_t> request_cap;
+    uint32_t max_requests_before_reuse = 0;
+    std::vector<Close> closes;  // oldest first, at most kHistory
+  };
+  Evidence evidence(TimePoint now) const;
+  void restore(const Evidence& evidence, TimePoint now);
 
  private:
   struct Record {

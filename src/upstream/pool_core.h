@@ -271,6 +271,12 @@ class PoolCore {
   }
   bool draining() const { return draining_; }
   bool ejected() const { return ejected_until_ && clock_.now() < *ejected_until_; }
+  // What is left of an ejection (binary upgrade hand-off, docs/decisions/0009); nullopt if none.
+  std::optional<Millis> ejection_left() const {
+    if (!ejected()) return std::nullopt;
+    return std::chrono::duration_cast<Millis>(*ejected_until_ - clock_.now());
+  }
+  void restore_ejection(Millis left) { ejected_until_ = clock_.now() + left; }
   const IdleTimeoutEstimator& estimator() const { return estimator_; }
   IdleTimeoutEstimator& estimator() { return estimator_; }
   const PoolCounters& counters() const { return counters_; }
