@@ -272,6 +272,11 @@ start_needle() {
   local cmd=("${SERVER_WRAPPER[@]}" "$NEEDLE_BIN" run --listen "127.0.0.1:$NEEDLE_PORT"
              --upstream "127.0.0.1:$upstream_port" --workers "$workers"
              --admin "127.0.0.1:$NEEDLE_ADMIN_PORT" --access-log off)
+  if [[ -n "${ROUTES:-}" ]]; then  # a ROUTES-route table, the request on the last route
+    "$BENCH_ROOT/bench/routes_config.sh" "$NEEDLE_PORT" "$upstream_port" "$NEEDLE_ADMIN_PORT" \
+      "$ROUTES" | sed "s/^workers = 1\$/workers = $workers/" >"$BENCH_TMP/$name.toml"
+    cmd=("${SERVER_WRAPPER[@]}" "$NEEDLE_BIN" run -c "$BENCH_TMP/$name.toml")
+  fi
   if [[ -n "$SERVER_CPUS" ]]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
   "${cmd[@]}" >/dev/null 2>"$BENCH_TMP/$name.log" &
   LAST_PID=$!

@@ -10,7 +10,10 @@
 # other mode ("barewait": each read waits for readiness first, see bare_relay_main.cc).
 # Env: DURATION (10s), CONNECTIONS (64), REPEAT (3), WARMUP (2s), PATH_12B (/12b), BARE (1),
 #      BASELINE_BIN (a second needle binary, measured as "base", for before/after in one run),
-#      NEEDLE_BIN (build/release/src/needle), SERVER_CPUS / WRK_CPUS (taskset lists).
+#      NEEDLE_BIN (build/release/src/needle), SERVER_CPUS / WRK_CPUS (taskset lists),
+#      ROUTES (unset: one route; N: every needle started, the baseline too, runs
+#      bench/routes_config.sh's N-route table; the routing cost is a ROUTES=50 run against a
+#      run without ROUTES, as the table uses keys older binaries do not know).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "config/cidr.h"
+#include "http/header_rules.h"
 #include "http/path_normalizer.h"
 #include "tls/tls_settings.h"
 
@@ -20,6 +22,7 @@ using namespace std::chrono_literals;
 struct HostPort {
   std::string host;  // literal IP (no brackets) or DNS name
   uint16_t port = 0;
+  uint32_t weight = 1;            // cluster hosts only: `{ address = "...", weight = 3 }`
   std::string to_string() const;  // re-adds brackets for IPv6
 };
 
@@ -40,6 +43,12 @@ struct ServerConfig {
   // Routing on the normalized path (docs/config.md "Path normalization").
   bool merge_slashes = false;                 // "//" -> "/" before routing and forwarding
   http::EscapedSlashAction escaped_slashes = http::EscapedSlashAction::reject_request;
+  // Client address and forwarding headers (docs/config.md "Client address and X-Forwarded-*";
+  // parsed in route_section.cc).
+  CidrSet trusted_proxies;                   // peers whose X-Forwarded-* are believed
+  bool forwarded = false;                    // also write RFC 7239 Forwarded upstream
+  std::optional<std::string> server_header;  // response Server: set to this; nullopt = pass
+  bool via = true;                           // Via: 1.1 needle on requests sent upstream
 };
 
 // [listener.tls] and [cluster.NAME.tls] (docs/config.md "TLS"; read by tls_section.cc, whose
@@ -61,6 +70,27 @@ struct AdminConfig {
   std::optional<HostPort> address = HostPort{"127.0.0.1", 9901};  // nullopt = disabled ("off")
 };
 
+// Per-route actions and match rules beyond host and prefix (docs/config.md "Routing";
+// parsed in route_section.cc).
+enum class RetryNonIdempotent;  // below
+struct HostRewrite {
+  enum class Kind { keep, fixed, upstream };  // upstream: the chosen host's "host:port"
+  Kind kind = Kind::keep;
+  std::string value;  // for fixed
+};
+// Overrides of the cluster's settings for one route; nullopt = the cluster's.
+struct RouteOverrides {
+  std::optional<Millis> response_timeout;
+  std::optional<uint32_t> max_retries;
+  std::optional<RetryNonIdempotent> retry_non_idempotent;
+};
+// `return = { status = 301, headers = { Location = "https://$host$request_uri" } }`.
+struct ReturnAction {
+  int status = 200;
+  std::vector<std::pair<std::string, http::ValueTemplate>> headers;
+  std::string body;
+};
+
 struct RouteConfig {
   std::optional<std::string> host;  // exact, case-insensitive (stored lower-case), port ignored
   std::string path_prefix = "/";
@@ -68,11 +98,22 @@ struct RouteConfig {
   // nginx's proxy_ignore_client_abort: keep waiting for the upstream's response when the client
   // closes before it (default: cancel the attempt, log 499 client_closed).
   bool ignore_client_abort = false;
+  // Match rules and actions of issue 19 (docs/config.md "Routing"). One of path_prefix (the
+  // default), path_exact and path_regex decides the path match.
+  std::optional<std::string> path_exact{};
+  std::optional<std::string> path_regex{};  // RE2 syntax, searched in the normalized path
+  std::vector<std::string> methods{};       // empty: any method
+  std::optional<std::string> rewrite_prefix{};
+  HostRewrite host_rewrite{};
+  RouteOverrides overrides{};
+  std::optional<ReturnAction> return_action{};  // answered by needle; no cluster
+  http::HeaderRuleSet request_headers{};
+  http::HeaderRuleSet response_headers{};
 };
 
 enum class LbPolicy { round_robin, least_request };
 // Which requests that failed on a reused connection before any response byte may be replayed.
-enum class RetryNonIdempotent { never, idempotency_key, reused_connection };
+enum class RetryNonIdempotent : int { never, idempotency_key, reused_connection };
 
 // The spelling used in the TOML file: "round_robin", "least_request".
 std::string_view lb_policy_name(LbPolicy policy);

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <regex>
+#include <span>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 
 #include "base/duration.h"
 #include "config/config.h"
+#include "config/route_section.h"
 #include "config/source_map.h"
 #include "config/tls_section.h"
 #include "config/value_text.h"
@@ -304,6 +306,13 @@ class TableReader {
   }
 
   LoadContext& context() { return ctx_; }
+  const toml::table& table() const { return table_; }
+  const std::string& prefix() const { return prefix_; }
+  // Keys another file's reader handles (route_section.cc): known, so finish() accepts them.
+  void known(std::span<const std::string_view> names) {
+    for (std::string_view name : names) known_.emplace_back(name);
+  }
+  SectionSink sink() { return SectionSink{ctx_.file, ctx_.errors, ctx_.places}; }
 
  private:
   // Names nginx, HAProxy and Envoy users reach for.
@@ -370,6 +379,9 @@ void read_server(TableReader& r, ServerConfig& s) {
   r.string("access_log", s.access_log);
   r.boolean("merge_slashes", s.merge_slashes);
   r.choice("escaped_slashes_action", s.escaped_slashes, kEscapedSlashActions);
+  SectionSink sink = r.sink();
+  read_server_forwarding(sink, r.table(), s);
+  r.known(kServerForwardingKeys);
   r.finish("[server]");
 }
 
@@ -403,7 +415,12 @@ void read_route(TableReader& r, RouteConfig& route) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   }
   r.string("path_prefix", route.path_prefix);
-  if (!r.string("cluster", route.cluster)) r.missing("cluster", R"(cluster = "app")");
+  SectionSink sink = r.sink();
+  read_route_section(sink, r.table(), r.prefix(), route);
+  r.known(kRouteSectionKeys);
+  if (!r.string("cluster", route.cluster) && !route.return_action) {
+    r.missing("cluster", R"(cluster = "app")");
+  }
   r.boolean("ignore_client_abort", route.ignore_client_abort);
   r.finish("[[route]]");
 }
@@ -414,6 +431,9 @@ void read_cluster(TableReader& r, ClusterConfig& c) {
         HostPort host;  // port 0 = placeholder for an unreadable entry
         if (node.is_string()) {
           r.read_host_port(key, node, host);
+        } else if (const toml::table* weighted = node.as_table()) {
+          SectionSink sink = r.sink();
+          read_weighted_host(sink, key, *weighted, host);
         } else {
           r.context().error(
               node.source(), key,

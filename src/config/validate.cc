@@ -9,6 +9,7 @@
 
 #include "base/cause.h"
 #include "base/duration.h"
+#include "config/route_section.h"
 #include "config/source_map.h"
 #include "config/value_text.h"
 
@@ -163,11 +164,13 @@ class Validator {
     for (size_t i = 0; i < config_.routes.size(); ++i) {
       const RouteConfig& route = config_.routes[i];
       const std::string key = fmt::format("route[{}]", i);
-      if (route.host && !is_route_host(*route.host)) {
+      // "*.example.com": a wildcard host (route_section.cc checks the "*." form).
+      if (route.host &&
+          !is_route_host(route.host->starts_with("*.") ? route.host->substr(2) : *route.host)) {
         fail(key + ".host",
              fmt::format(
                  "\"{}\" is not a host name; expected e.g. \"api.example.com\" (exact match, "
-                 "no scheme, no path)",
+                 "no scheme, no path) or a wildcard \"*.example.com\"",
                  *route.host));
       }
       if (route.path_prefix.empty() || route.path_prefix.front() != '/') {
@@ -190,11 +193,12 @@ class Validator {
       }
       if (route.cluster.empty()) continue;  // unreadable route; already reported
       auto [it, inserted] =
-          seen.emplace(std::make_pair(route.host.value_or(""), route.path_prefix), i);
+          seen.emplace(std::make_pair(route.host.value_or(""), route_match_key(route)), i);
       if (!inserted) {
-        fail(key, fmt::format("same host and path_prefix as route[{}], so it can never match; "
+        const bool plain = !route.path_exact && !route.path_regex && route.methods.empty();
+        fail(key, fmt::format("same host and {} as route[{}], so it can never match; "
                               "remove one or change its path_prefix",
-                              it->second));
+                              plain ? "path_prefix" : "path match and methods", it->second));
       }
     }
   }
@@ -323,6 +327,7 @@ class Validator {
 void validate_config(const Config& config, const SourceMap& places,
                      std::vector<ConfigError>& errors) {
   Validator(config, places, errors).run();
+  validate_route_section(config, places, errors);
 }
 
 }  // namespace needle::config

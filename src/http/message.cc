@@ -57,10 +57,13 @@ FieldId classify_field(std::string_view name) {
     case 4:
       return is("host") ? FieldId::host : FieldId::other;
     case 6:
+      if (is("server")) return FieldId::server;
       return is("expect") ? FieldId::expect : FieldId::other;
     case 7:
       if (is("trailer")) return FieldId::trailer;
       return is("upgrade") ? FieldId::upgrade : FieldId::other;
+    case 9:
+      return is("forwarded") ? FieldId::forwarded : FieldId::other;
     case 10:
       if (is("connection")) return FieldId::connection;
       return is("keep-alive") ? FieldId::keep_alive : FieldId::other;
@@ -72,6 +75,7 @@ FieldId classify_field(std::string_view name) {
       if (is("x-forwarded-for")) return FieldId::x_forwarded_for;
       return is("idempotency-key") ? FieldId::idempotency_key : FieldId::other;
     case 16:
+      if (is("x-forwarded-host")) return FieldId::x_forwarded_host;
       return is("proxy-connection") ? FieldId::proxy_connection : FieldId::other;
     case 17:
       if (is("transfer-encoding")) return FieldId::transfer_encoding;

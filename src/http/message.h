@@ -35,6 +35,10 @@ enum class FieldId : uint8_t {
   via,
   idempotency_key,
   x_idempotency_key,
+  // Issue 19 (forwarding headers, response Server).
+  x_forwarded_host,
+  forwarded,
+  server,
   count_,
 };
 FieldId classify_field(std::string_view name);

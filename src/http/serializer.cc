@@ -118,6 +118,7 @@ bool rewritten_for_upstream(FieldId id) {
     case FieldId::host:
     case FieldId::x_forwarded_for:
     case FieldId::x_forwarded_proto:
+    case FieldId::x_forwarded_host:
     case FieldId::via:
     case FieldId::x_request_id:
     case FieldId::content_length:
@@ -150,6 +151,43 @@ void put_list_field(const HeaderList& headers, FieldId id, std::string_view name
   }
   if (!next.empty()) put_element(next);
   if (any) out.put("\r\n");
+}
+
+void put_template(const ValueTemplate& value, const HeaderVariables& variables, HeadBuilder& out) {
+  for (const ValueTemplate::Piece& piece : value.pieces) {
+    out.put(piece.variable ? variables.get(*piece.variable) : std::string_view(piece.literal));
+  }
+}
+
+// The set and add rules of a route, after everything else of the head (docs/config.md
+// "Header rules"); remove and set already dropped the message's own instances.
+void put_rule_fields(const HeaderRuleSet* rules, const HeaderVariables* variables,
+                     HeadBuilder& out) {
+  if (rules == nullptr) return;
+  for (const HeaderRule& rule : rules->rules()) {
+    if (rule.op == HeaderRuleOp::remove) continue;
+    out.put(rule.name);
+    out.put(": ");
+    put_template(rule.value, *variables, out);
+    out.put("\r\n");
+  }
+}
+
+bool replaced(const HeaderRuleSet* rules, FieldId id) {
+  return rules != nullptr && rules->replaces(id);
+}
+
+// RFC 7239 4: node = IPv4 / "[" IPv6 "]" (quoted) ; host and proto as quoted-string where
+// needed. needle's element: for=<client>;host=<host>;proto=<scheme>.
+void put_forwarded_element(const UpstreamRequestContext& ctx, std::string_view host,
+                           HeadBuilder& out) {
+  const bool v6 = ctx.client_address.find(':') != std::string_view::npos;
+  out.put(v6 ? "for=\"[" : "for=");
+  out.put(ctx.client_address);
+  out.put(v6 ? "]\";host=\"" : ";host=\"");
+  out.put(host);
+  out.put("\";proto=");
+  out.put(ctx.proto);
 }
 
 size_t estimate_head_size(const HeaderList& headers) {
@@ -198,23 +236,67 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
   b.put(" HTTP/1.1\r\n");
 
   // RFC 9112 3.2: Host first; head.host is the validated one (the authority for absolute-form).
-  b.put_field("Host", head.host);
+  b.put_field("Host", ctx.host.empty() ? std::string_view(head.host) : ctx.host);
 
   const ConnectionOptions options(head.headers);
+  const HeaderRuleSet* rules = ctx.rules;
   for (const Header& h : head.headers.items()) {
     if (is_hop_by_hop(h.id) || rewritten_for_upstream(h.id)) continue;
+    if (h.id == FieldId::forwarded && ctx.forwarded) continue;  // written below
     if (options.lists(h.name)) continue;
+    if (rules != nullptr && rules->replaces(h)) continue;
     b.put_field(h.name, h.value);
   }
 
-  put_list_field(head.headers, FieldId::x_forwarded_for, "X-Forwarded-For", ctx.client_address, b);
-  b.put_field("X-Forwarded-Proto", ctx.proto);
+  // docs/config.md "Client address and X-Forwarded-*": a trusted peer's chain is extended, an
+  // untrusted one's replaced (a client cannot pose as someone else behind needle).
+  if (!replaced(rules, FieldId::x_forwarded_for)) {
+    if (ctx.peer_trusted) {
+      put_list_field(head.headers, FieldId::x_forwarded_for, "X-Forwarded-For", ctx.client_address,
+                     b);
+    } else {
+      b.put_field("X-Forwarded-For", ctx.client_address);
+    }
+  }
+  const std::string* proto =
+      ctx.peer_trusted ? head.headers.find(FieldId::x_forwarded_proto) : nullptr;
+  if (!replaced(rules, FieldId::x_forwarded_proto)) {
+    b.put_field("X-Forwarded-Proto", proto != nullptr ? std::string_view(*proto) : ctx.proto);
+  }
+  const std::string* forwarded_host =
+      ctx.peer_trusted ? head.headers.find(FieldId::x_forwarded_host) : nullptr;
+  if (!replaced(rules, FieldId::x_forwarded_host)) {
+    b.put_field("X-Forwarded-Host",
+                forwarded_host != nullptr ? std::string_view(*forwarded_host) : head.host);
+  }
+  if (ctx.forwarded && !replaced(rules, FieldId::forwarded)) {
+    b.put("Forwarded: ");
+    bool first = true;
+    if (ctx.peer_trusted && head.headers.has(FieldId::forwarded)) {
+      for (const Header& h : head.headers.items()) {
+        if (h.id != FieldId::forwarded || h.value.empty()) continue;
+        if (!first) b.put(", ");
+        b.put(h.value);
+        first = false;
+      }
+    }
+    if (!first) b.put(", ");
+    put_forwarded_element(ctx, head.host, b);
+    b.put("\r\n");
+  }
   // RFC 9110 7.6.3: received-protocol is the version the client spoke to needle.
-  put_list_field(head.headers, FieldId::via, "Via",
-                 head.version_minor == 0 ? "1.0 needle" : "1.1 needle", b);
+  if (!replaced(rules, FieldId::via)) {
+    put_list_field(head.headers, FieldId::via, "Via",
+                   !ctx.via                  ? std::string_view()
+                   : head.version_minor == 0 ? "1.0 needle"
+                                             : "1.1 needle",
+                   b);
+  }
   // The session chose the id (the client's when usable, else a generated one) and logs it: send
   // exactly that one, so the access log's request_id is what the upstream saw.
-  if (!ctx.request_id.empty()) {
+  if (replaced(rules, FieldId::x_request_id)) {
+    // the route's rule sets or removes it
+  } else if (!ctx.request_id.empty()) {
     b.put_field("X-Request-Id", ctx.request_id);
   } else if (const std::string* id = head.headers.find(FieldId::x_request_id); id != nullptr) {
     b.put_field("X-Request-Id", *id);
@@ -227,6 +309,7 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
   } else if (framing == BodyFraming::chunked) {
     b.put("Transfer-Encoding: chunked\r\n");
   }
+  put_rule_fields(rules, ctx.variables, b);
   b.put("\r\n");
 }
 
@@ -265,11 +348,15 @@ BodyFraming write_downstream_response_head(const ResponseHead& head,
   b.put("\r\n");
 
   const ConnectionOptions options(head.headers);
+  const HeaderRuleSet* rules = ctx.rules;
   for (const Header& h : head.headers.items()) {
     if (is_hop_by_hop(h.id) || options.lists(h.name)) continue;
     if (h.id == FieldId::content_length && !no_body) continue;  // re-written below
+    if (h.id == FieldId::server && !ctx.server.empty()) continue;
+    if (rules != nullptr && rules->replaces(h)) continue;
     b.put_field(h.name, h.value);
   }
+  if (!ctx.server.empty()) b.put_field("Server", ctx.server);
 
   if (framing == BodyFraming::content_length) {
     b.put("Content-Length: ");
@@ -292,6 +379,7 @@ BodyFraming write_downstream_response_head(const ResponseHead& head,
       }
     }
   }
+  put_rule_fields(rules, ctx.variables, b);
   b.put("\r\n");
   return framing;
 }
@@ -333,6 +421,37 @@ void write_local_response(int status, std::string_view detail, bool close,
     out.append(detail);
   }
   out.push_back('\n');
+}
+
+void write_return_response(int status,
+                           const std::vector<std::pair<std::string, ValueTemplate>>& headers,
+                           std::string_view body, const HeaderVariables& variables, bool close,
+                           bool head_request, std::string& out) {
+  HeadBuilder b(out, 160 + body.size());
+  b.put("HTTP/1.1 ");
+  b.put_number(static_cast<uint64_t>(status));
+  b.put(' ');
+  b.put(reason_phrase(status));
+  b.put("\r\n");
+  bool has_type = false;
+  for (const auto& [name, value] : headers) {
+    has_type = has_type || iequals(name, "content-type");
+    b.put(name);
+    b.put(": ");
+    put_template(value, variables, b);
+    b.put("\r\n");
+  }
+  if (!body.empty() && !has_type) b.put("Content-Type: text/plain; charset=utf-8\r\n");
+  const bool bodiless = status == 204 || status == 304;  // RFC 9110 8.6, 15.3.5, 15.4.5
+  if (!bodiless) {
+    b.put("Content-Length: ");
+    b.put_number(body.size());
+    b.put("\r\n");
+  }
+  if (!variables.request_id.empty()) b.put_field("X-Request-Id", variables.request_id);
+  if (close) b.put("Connection: close\r\n");
+  b.put("\r\n");
+  if (!head_request && !bodiless) b.put(body);  // RFC 9110 9.3.2
 }
 
 // RFC 9110 15 (and RFC 6585, 8297, 4918 for the ones nginx and HAProxy also know).

@@ -3,7 +3,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "http/header_rules.h"
 #include "http/message.h"
 
 namespace needle::http {
@@ -14,12 +17,21 @@ bool is_hop_by_hop(std::string_view name);
 bool is_hop_by_hop(FieldId id);
 
 struct UpstreamRequestContext {
-  std::string_view client_address;  // appended to X-Forwarded-For
-  std::string_view proto = "http";  // X-Forwarded-Proto
+  std::string_view client_address;  // X-Forwarded-For, Forwarded for=
+  std::string_view proto = "http";  // X-Forwarded-Proto: the listener's scheme
   std::string_view request_id;      // X-Request-Id sent upstream (the client's is used if empty)
   // Origin-form target to send instead of head.target (the normalized one, when routing changed
   // the path); empty: derived from head.target.
   std::string_view target;
+  // Issue 19 (docs/config.md "Client address and X-Forwarded-*", "Header rules").
+  std::string_view host;  // Host to send instead of head.host (host_rewrite); empty: head.host
+  // The peer is in server.trusted_proxies: its X-Forwarded-For / Forwarded chain is extended and
+  // its X-Forwarded-Proto / -Host are passed through. Otherwise needle replaces all of them.
+  bool peer_trusted = false;
+  bool via = true;                       // add "Via: 1.1 needle"
+  bool forwarded = false;                // write RFC 7239 Forwarded (and drop an untrusted peer's)
+  const HeaderRuleSet* rules = nullptr;  // the route's request_headers, applied last
+  const HeaderVariables* variables = nullptr;  // required when rules is set
 };
 
 // Request line in origin-form, HTTP/1.1, Host kept, hop-by-hop fields removed, Expect removed
@@ -34,6 +46,9 @@ struct DownstreamResponseContext {
   bool request_is_head = false;
   bool keep_alive = true;                       // needle keeps the client connection after this
   std::optional<Millis> keep_alive_timeout;     // announced as Keep-Alive: timeout=N when keeping
+  std::string_view server;                      // non-empty: replaces the upstream's Server
+  const HeaderRuleSet* rules = nullptr;         // the route's response_headers, applied last
+  const HeaderVariables* variables = nullptr;   // required when rules is set
 };
 
 // Hop-by-hop fields removed, Connection: close / keep-alive as decided, framing re-chosen:
@@ -56,6 +71,13 @@ inline constexpr std::string_view kContinue100 = "HTTP/1.1 100 Continue\r\n\r\n"
 void write_local_response(int status, std::string_view detail, bool close,
                           std::string_view request_id, std::string& out,
                           bool head_request = false);
+
+// A route's `return` action (docs/config.md "Return"): status, the configured headers with
+// their variables expanded, Content-Length, and the body (none for a HEAD request).
+void write_return_response(int status,
+                           const std::vector<std::pair<std::string, ValueTemplate>>& headers,
+                           std::string_view body, const HeaderVariables& variables, bool close,
+                           bool head_request, std::string& out);
 
 std::string_view reason_phrase(int status);
 

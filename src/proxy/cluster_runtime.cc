@@ -23,6 +23,7 @@ ClusterRuntime::ClusterRuntime(net::Executor executor, const config::ClusterConf
   }
   handed_over_.assign(hosts_.size(), false);
   candidates_.resize(hosts_.size());
+  for (size_t i = 0; i < hosts_.size(); ++i) candidates_[i].weight = config_.hosts[i].weight;
 }
 
 std::shared_ptr<upstream::HostPool> ClusterRuntime::take_over(const std::string& address) {

@@ -10,6 +10,7 @@
 #include "net/listener.h"
 #include "net/receive_queue_hint.h"
 #include "proxy/exchange.h"
+#include "proxy/real_ip.h"
 
 namespace needle::proxy {
 namespace {
@@ -53,10 +54,12 @@ DownstreamSession::DownstreamSession(WorkerContext& worker, net::Stream stream)
   std::error_code ec;
   const auto peer = socket_.remote_endpoint(ec);
   client_address_ = ec ? "unknown" : peer.address().to_string();
+  client_ip_ = config::parse_ip(client_address_);
   client_peer_ = ec ? client_address_
                     : (peer.address().is_v6() ? "[" + client_address_ + "]" : client_address_) +
                           ":" + std::to_string(peer.port());
   if (socket_.is_tls()) {
+    scheme_ = "https";
     net::TlsSessionFacts facts = socket_.tls_facts();
     tls_facts_ = observe::TlsFacts{.version = std::move(facts.version),
                                    .cipher = std::move(facts.cipher),
@@ -157,6 +160,12 @@ net::Task<void> DownstreamSession::run() {
       keep = co_await proxy_to_cluster(*cluster, record_);
     } else if (!path_problem_.empty()) {
       keep = co_await send_local(record_, 400, Cause::bad_request, path_problem_,
+                                 body_complete_ && may_keep_client());
+    } else if (route_ != nullptr && route_->return_action) {
+      keep = co_await send_return(*route_->return_action, record_);
+    } else if (method_refused_) {
+      keep = co_await send_local(record_, 405, Cause::no_route,
+                                 "no route for this method matches this request",
                                  body_complete_ && may_keep_client());
     } else {
       keep = co_await send_local(record_, 404, Cause::no_route, "no route matches this request",
@@ -356,7 +365,30 @@ ClusterRuntime* DownstreamSession::route_request() {
   }
   body_complete_ = head.framing == http::BodyFraming::none;
 
-  const RouteDecision routed = runtime_->router.route(head.host, head.target, forward_target_);
+  // docs/config.md "Client address and X-Forwarded-*": behind a trusted proxy the access log's
+  // client is the first untrusted hop of X-Forwarded-For.
+  const auto& server = server_config();
+  peer_trusted_ = client_ip_ && server.trusted_proxies.contains(*client_ip_);
+  if (peer_trusted_) {
+    const std::string_view real =
+        real_client_address(client_address_, true, head.headers, server.trusted_proxies);
+    if (real.data() != client_address_.data()) record.client_address.assign(real);
+  }
+  variables_ =
+      http::HeaderVariables{.client_addr = peer_trusted_ ? std::string_view(record.client_address)
+                                                         : std::string_view(client_address_),
+                            .request_id = record.request_id,
+                            .host = head.host,
+                            .scheme = scheme_,
+                            .request_uri = head.target};
+  if (peer_trusted_ && record.client_address == client_peer_) {
+    variables_.client_addr = client_address_;  // no usable X-Forwarded-For: the peer itself
+  }
+
+  route_ = nullptr;
+  const RouteDecision routed =
+      runtime_->router.route(head.method, head.host, head.target, forward_target_);
+  method_refused_ = routed.method_refused;
   path_problem_ = http::path_problem(routed.path);
   if (routed.path_refused()) {
     log::info("downstream", "request {}: 400 {}: '{}'", record.request_id, path_problem_,
@@ -372,6 +404,9 @@ ClusterRuntime* DownstreamSession::route_request() {
     return nullptr;
   }
   record.route.assign(match->route_name);
+  route_ = &runtime_->config->routes[match->route_index];
+  if (route_->return_action) return nullptr;  // run() answers it
+  if (route_->rewrite_prefix) rewrite_target(*route_);
   ClusterRuntime& cluster = *runtime_->clusters[match->cluster_index];
   record.cluster = cluster.config().name;
   return &cluster;
@@ -381,6 +416,8 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
                                                     observe::RequestRecord& record) {
   const auto& head = parser_.head();
   const auto& cfg = cluster.config();
+  const config::RouteOverrides& overrides = route_->overrides;
+  response_timeout_ = overrides.response_timeout.value_or(cfg.response_timeout);
 
   // Most requests have no body: no coroutine for them.
   const auto prefetch = begin_body() ? co_await prefetch_body(cfg.retry_buffer_bytes)
@@ -404,11 +441,12 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
   }
 
   // The facts of this request that every retry decision needs; each attempt adds its own.
-  RetryInput retry{.method = head.method,
-                   .has_idempotency_key = head.headers.has(http::FieldId::idempotency_key) ||
-                                          head.headers.has(http::FieldId::x_idempotency_key),
-                   .max_retries = cfg.max_retries,
-                   .non_idempotent = cfg.retry_non_idempotent};
+  RetryInput retry{
+      .method = head.method,
+      .has_idempotency_key = head.headers.has(http::FieldId::idempotency_key) ||
+                             head.headers.has(http::FieldId::x_idempotency_key),
+      .max_retries = overrides.max_retries.value_or(cfg.max_retries),
+      .non_idempotent = overrides.retry_non_idempotent.value_or(cfg.retry_non_idempotent)};
   std::vector<size_t> excluded;  // hosts this request must not use again (connect failures)
   bool fresh_only = false;
   bool budget_refused = false;
@@ -537,6 +575,47 @@ net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, in
   // Every caller ends the session when this returns false; a reply the client got is lingered on.
   if (written && !keep_alive) linger_before_close_ = true;
   co_return written && keep_alive;
+}
+
+net::Task<bool> DownstreamSession::send_return(const config::ReturnAction& action,
+                                               observe::RequestRecord& record) {
+  record.status = action.status;
+  const bool keep_alive = body_complete_ && may_keep_client();
+  scratch_head_.clear();
+  http::write_return_response(action.status, action.headers, action.body, variables_, !keep_alive,
+                              record.method == "HEAD", scratch_head_);
+  const asio::const_buffer out = asio::buffer(scratch_head_);
+  const bool written = co_await write_client(std::span(&out, 1));
+  record.bytes_out += scratch_head_.size();
+  finish_record(record);
+  if (written && !keep_alive) linger_before_close_ = true;
+  co_return written&& keep_alive;
+}
+
+// rewrite_prefix (docs/config.md "Routing"): the matched path_prefix of the normalized path is
+// replaced; the rest of the path and the query follow as they would have been sent.
+void DownstreamSession::rewrite_target(const config::RouteConfig& route) {
+  std::string_view sent = forward_target_;
+  if (sent.empty()) {
+    sent = target_path(parser_.head().target);
+    if (sent.data() != parser_.head().target.data()) sent = sent.substr(0, sent.find('#'));
+  }
+  rewrite_scratch_.assign(*route.rewrite_prefix);
+  rewrite_scratch_.append(sent.substr(std::min(route.path_prefix.size(), sent.size())));
+  forward_target_.swap(rewrite_scratch_);
+}
+
+std::string_view DownstreamSession::upstream_host(std::string_view upstream) const {
+  if (route_ == nullptr) return {};
+  switch (route_->host_rewrite.kind) {
+    case config::HostRewrite::Kind::keep:
+      return {};
+    case config::HostRewrite::Kind::fixed:
+      return route_->host_rewrite.value;
+    case config::HostRewrite::Kind::upstream:
+      return upstream;
+  }
+  return {};
 }
 
 // Lingering close (nginx's lingering_close), for every reply of needle's own that ends the

@@ -11,6 +11,8 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include "config/cidr.h"
+#include "http/header_rules.h"
 #include "http/parser.h"
 #include "net/socket_io.h"
 #include "observe/request_record.h"
@@ -62,6 +64,12 @@ class DownstreamSession {
   // Starts record_ for the request just parsed and picks its cluster; nullptr: the path was
   // refused (path_problem_ set: the caller answers 400) or no route matches (404).
   ClusterRuntime* route_request();
+  // The route's return action (docs/config.md "Return"). Whether the connection is kept.
+  net::Task<bool> send_return(const config::ReturnAction& action, observe::RequestRecord& record);
+  // rewrite_prefix of the matched route applied to the target sent upstream (forward_target_).
+  void rewrite_target(const config::RouteConfig& route);
+  // The Host to send upstream for the attempt on `upstream` ("ip:port"): empty = as received.
+  std::string_view upstream_host(std::string_view upstream) const;
   // Both return whether the connection is kept for the next request.
   net::Task<bool> proxy_to_cluster(ClusterRuntime& cluster, observe::RequestRecord& record);
   // Resets the body state for the request just parsed; true if it has a body to read.
@@ -102,6 +110,7 @@ class DownstreamSession {
   observe::TlsFacts tls_facts_;  // set once for a TLS client: every record points to it
   std::string client_address_;  // ip only: X-Forwarded-For
   std::string client_peer_;     // "ip:port": the access log's `client`
+  std::optional<config::IpAddress16> client_ip_;  // the peer, for server.trusted_proxies
   // When the current request head started arriving (docs/access-log.md `time`, `duration_ms`).
   TimePoint head_start_{};
   std::chrono::system_clock::time_point head_start_wall_{};
@@ -139,6 +148,18 @@ class DownstreamSession {
   // path (empty: the target as received), or why the path was refused (then the answer is 400).
   std::string forward_target_;
   std::string_view path_problem_;
+  // The request in progress's route (issue 19): its config (nullptr: none matched), whether a
+  // route of another method matched (405), the values of header-rule variables, the effective
+  // response timeout (the route's or the cluster's), and whether the peer is a trusted proxy.
+  const config::RouteConfig* route_ = nullptr;
+  bool method_refused_ = false;
+  http::HeaderVariables variables_;
+  Millis response_timeout_{0};
+  bool peer_trusted_ = false;
+  std::string rewrite_scratch_;
+  // The listener's scheme: X-Forwarded-Proto, Forwarded proto=, $scheme: "https" when the client
+  // connection is TLS (set by the constructor).
+  std::string_view scheme_ = "http";
   // Scratch reused by every Exchange of this session (no allocation per request once warm).
   std::string upstream_head_;
   std::string chunk_header_;

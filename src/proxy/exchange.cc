@@ -93,15 +93,24 @@ bool Exchange::upstream_written(const net::IoResult& written) {
 
 net::Task<ExchangeResult> Exchange::run() {
   const auto& request = session_.parser_.head();
-  const auto& cfg = cluster_.config();
   upstream_framing_ = request.framing;
 
   std::string& head = session_.upstream_head_;
   head.clear();
+  const auto& server = session_.server_config();
+  const config::RouteConfig* route = session_.route_;
   http::UpstreamRequestContext ctx{.client_address = session_.client_address_,
-                                   .proto = session_.socket_.is_tls() ? "https" : "http",
+                                   .proto = session_.scheme_,
                                    .request_id = session_.record_.request_id,
-                                   .target = session_.forward_target_};
+                                   .target = session_.forward_target_,
+                                   .host = session_.upstream_host(attempt_.upstream),
+                                   .peer_trusted = session_.peer_trusted_,
+                                   .via = server.via,
+                                   .forwarded = server.forwarded,
+                                   .rules = route != nullptr && !route->request_headers.empty()
+                                                ? &route->request_headers
+                                                : nullptr,
+                                   .variables = &session_.variables_};
   http::write_upstream_request_head(request, ctx, upstream_framing_, head);
 
   // The head and the held body (all of it, or the retry buffer's prefix of a streamed one): a
@@ -119,7 +128,7 @@ net::Task<ExchangeResult> Exchange::run() {
   }
   net::IoResult written;
   if (net::write_now(lease_->stream(), out, written)) {  // the watchdog guards only a wait
-    upstream_watchdog_.arm(cfg.response_timeout, kUpstreamWrite);
+    upstream_watchdog_.arm(session_.response_timeout_, kUpstreamWrite);
     written += net::to_result(co_await net::write_all(lease_->stream(), out));
   }
   if (!upstream_written(written)) {
@@ -176,7 +185,6 @@ void Exchange::finish_lease() {
 
 net::Task<void> Exchange::pump_request_body() {
   pump_running_ = true;
-  const auto& cfg = cluster_.config();
   std::vector<std::string_view> spans;
   std::vector<asio::const_buffer> out;
   std::string chunk_header;
@@ -201,7 +209,8 @@ net::Task<void> Exchange::pump_request_body() {
           // relay_response find out what it said.
           break;
         }
-        upstream_watchdog_.arm(cfg.response_timeout, kResponse);  // progress extends the deadline
+        // Progress extends the deadline.
+        upstream_watchdog_.arm(session_.response_timeout_, kResponse);
       }
       if (status == BodyReadStatus::complete) {
         pump_done_ = true;
@@ -256,7 +265,13 @@ void Exchange::on_final_head() {
       .client_version_minor = request.version_minor,
       .request_is_head = request.is_head(),
       .keep_alive = result_.keep_client,
-      .keep_alive_timeout = session_.server_config().client_idle_timeout};
+      .keep_alive_timeout = session_.server_config().client_idle_timeout,
+      .server = session_.server_config().server_header ? *session_.server_config().server_header
+                                                       : std::string_view(),
+      .rules = session_.route_ != nullptr && !session_.route_->response_headers.empty()
+                   ? &session_.route_->response_headers
+                   : nullptr,
+      .variables = &session_.variables_};
   session_.scratch_head_.clear();
   client_framing_ = http::write_downstream_response_head(response, dctx, session_.scratch_head_);
   if (client_framing_ == http::BodyFraming::until_close) result_.keep_client = false;
@@ -336,7 +351,6 @@ Exchange::RelayStep Exchange::on_read_error(const std::error_code& ec) {
 }
 
 net::Task<void> Exchange::relay_response() {
-  const auto& cfg = cluster_.config();
   parser_->reset();
   parser_->set_request_is_head(session_.parser_.head().is_head());
   response_buffer_ = session_.worker_.upstream_buffers.acquire();
@@ -377,7 +391,7 @@ net::Task<void> Exchange::relay_response() {
       response_end_ -= response_begin_;
       response_begin_ = 0;
     }
-    upstream_watchdog_.arm(cfg.response_timeout, kResponse);
+    upstream_watchdog_.arm(session_.response_timeout_, kResponse);
     // Draining reads: the read that ends a response leaves the reactor knowing whether the
     // queue is empty, so the pool may skip the next checkout's probe (host_pool.cc). A RST
     // right behind bytes read is invisible to TCP_CM_INQ, so every read after the first starts

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <re2/re2.h>
+
 namespace needle::proxy {
 namespace {
 
@@ -50,57 +52,127 @@ size_t path_end(std::string_view path_and_query) {
   return end == std::string_view::npos ? path_and_query.size() : end;
 }
 
+bool host_matches_wildcard(std::string_view host, std::string_view lower_suffix) {
+  const std::string_view name = strip_port(host);
+  if (name.size() <= lower_suffix.size()) return false;
+  const std::string_view tail = name.substr(name.size() - lower_suffix.size());
+  for (size_t i = 0; i < tail.size(); ++i) {
+    if (lower(tail[i]) != lower_suffix[i]) return false;
+  }
+  return true;
+}
+
 Router::Router(const config::Config& config)
     : normalize_{.merge_slashes = config.server.merge_slashes,
                  .escaped_slashes = config.server.escaped_slashes} {
   for (size_t r = 0; r < config.routes.size(); ++r) {
     const auto& route = config.routes[r];
-    Entry entry{route.path_prefix, r, 0, std::string()};
+    Entry entry;
+    entry.route_index = r;
+    entry.methods = route.methods;
+    entry.cluster_index = RouteMatch::kNoCluster;
     for (size_t i = 0; i < config.clusters.size(); ++i) {
       if (config.clusters[i].name == route.cluster) entry.cluster_index = i;
     }
-    if (!route.host) {
-      entry.name = entry.path_prefix;
-      any_host_.push_back(std::move(entry));
-      continue;
+    if (!route.return_action && entry.cluster_index == RouteMatch::kNoCluster) {
+      entry.cluster_index = 0;  // validation refuses an unknown cluster; keep the index valid
     }
-    const std::string host = normalize_host(*route.host);
-    entry.name = host + entry.path_prefix;
-    auto table = std::find_if(hosts_.begin(), hosts_.end(),
-                              [&](const HostTable& t) { return t.host == host; });
-    if (table == hosts_.end()) table = hosts_.insert(hosts_.end(), HostTable{host, {}});
-    table->entries.push_back(std::move(entry));
+    std::string shown_path;
+    if (route.path_exact) {
+      entry.path = *route.path_exact;
+      shown_path = "=" + entry.path;
+    } else if (route.path_regex) {
+      // RE2 (linear time, no backtracking): config load checked that it compiles.
+      regexes_.push_back(std::make_unique<re2::RE2>(*route.path_regex, re2::RE2::Quiet));
+      entry.regex = regexes_.back().get();
+      shown_path = "~" + *route.path_regex;
+    } else {
+      entry.path = route.path_prefix;
+      shown_path = entry.path;
+    }
+    Group* group = &any_host_;
+    if (route.host) {
+      const std::string host = normalize_host(*route.host);
+      entry.name = host + shown_path;
+      group = host.starts_with("*.") ? &group_for(wildcard_hosts_, host.substr(1))
+                                     : &group_for(exact_hosts_, host);
+    } else {
+      entry.name = shown_path;
+    }
+    auto& list = route.path_exact ? group->exact : route.path_regex ? group->regex : group->prefix;
+    list.push_back(std::move(entry));
   }
   // Longest prefix first; stable, so config order decides among equal lengths.
-  const auto longer = [](const Entry& a, const Entry& b) {
-    return a.path_prefix.size() > b.path_prefix.size();
-  };
-  for (HostTable& table : hosts_)
-    std::stable_sort(table.entries.begin(), table.entries.end(), longer);
-  std::stable_sort(any_host_.begin(), any_host_.end(), longer);
+  const auto longer = [](const Entry& a, const Entry& b) { return a.path.size() > b.path.size(); };
+  auto sort_group = [&](Group& g) { std::stable_sort(g.prefix.begin(), g.prefix.end(), longer); };
+  for (Group& g : exact_hosts_) sort_group(g);
+  for (Group& g : wildcard_hosts_) sort_group(g);
+  sort_group(any_host_);
+  // The most specific wildcard first: "*.api.example.com" before "*.example.com".
+  std::stable_sort(wildcard_hosts_.begin(), wildcard_hosts_.end(),
+                   [](const Group& a, const Group& b) { return a.host.size() > b.host.size(); });
 }
 
-const Router::Entry* Router::longest_prefix(const std::vector<Entry>& entries,
-                                            std::string_view path) {
-  for (const Entry& entry : entries) {
-    if (path.starts_with(entry.path_prefix)) return &entry;
+Router::~Router() = default;
+Router::Router(Router&&) noexcept = default;
+Router& Router::operator=(Router&&) noexcept = default;
+
+Router::Group& Router::group_for(std::vector<Group>& groups, const std::string& host) {
+  auto found =
+      std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.host == host; });
+  if (found != groups.end()) return *found;
+  groups.push_back(Group{});
+  groups.back().host = host;
+  return groups.back();
+}
+
+bool Router::allows(const Entry& entry, std::string_view method) {
+  if (entry.methods.empty()) return true;
+  for (const std::string& m : entry.methods) {
+    if (m == method) return true;  // RFC 9110 9.1: case-sensitive
+  }
+  return false;
+}
+
+const Router::Entry* Router::match_group(const Group& group, std::string_view method,
+                                         std::string_view path, bool& method_refused) {
+  auto pick = [&](const Entry& entry) {
+    if (allows(entry, method)) return true;
+    method_refused = true;
+    return false;
+  };
+  for (const Entry& entry : group.exact) {
+    if (path == entry.path && pick(entry)) return &entry;
+  }
+  for (const Entry& entry : group.regex) {
+    if (re2::RE2::PartialMatch(path, *entry.regex) && pick(entry)) return &entry;
+  }
+  for (const Entry& entry : group.prefix) {
+    if (path.starts_with(entry.path) && pick(entry)) return &entry;
   }
   return nullptr;
 }
 
-std::optional<RouteMatch> Router::match(std::string_view host, std::string_view path) const {
+std::optional<RouteMatch> Router::match(std::string_view method, std::string_view host,
+                                        std::string_view path, bool* method_refused) const {
+  bool refused = false;
   const Entry* found = nullptr;
-  for (const HostTable& table : hosts_) {
-    if (!host_matches(host, table.host)) continue;
-    found = longest_prefix(table.entries, path);
+  for (const Group& group : exact_hosts_) {
+    if (!host_matches(host, group.host)) continue;
+    found = match_group(group, method, path, refused);
     break;  // host names are distinct
   }
-  if (found == nullptr) found = longest_prefix(any_host_, path);
+  for (size_t i = 0; found == nullptr && i < wildcard_hosts_.size(); ++i) {
+    const Group& group = wildcard_hosts_[i];
+    if (host_matches_wildcard(host, group.host)) found = match_group(group, method, path, refused);
+  }
+  if (found == nullptr) found = match_group(any_host_, method, path, refused);
+  if (method_refused != nullptr) *method_refused = found == nullptr && refused;
   if (found == nullptr) return std::nullopt;
   return RouteMatch{found->route_index, found->cluster_index, found->name};
 }
 
-RouteDecision Router::route(std::string_view host, std::string_view target,
+RouteDecision Router::route(std::string_view method, std::string_view host, std::string_view target,
                             std::string& forward_target) const {
   forward_target.clear();
   const std::string_view path_and_query = target_path(target);
@@ -111,7 +183,7 @@ RouteDecision Router::route(std::string_view host, std::string_view target,
   switch (decision.path) {
     case http::PathNormalizeResult::unchanged:
       forward_target.clear();
-      decision.match = match(host, path);
+      decision.match = match(method, host, path, &decision.method_refused);
       break;
     case http::PathNormalizeResult::normalized: {
       const size_t normalized_size = forward_target.size();
@@ -119,7 +191,9 @@ RouteDecision Router::route(std::string_view host, std::string_view target,
       // RFC 9112 3.2: no fragment upstream (the serializer drops it from absolute-form too).
       if (path_and_query.data() != target.data()) rest = rest.substr(0, rest.find('#'));
       forward_target.append(rest);
-      decision.match = match(host, std::string_view(forward_target).substr(0, normalized_size));
+      decision.match =
+          match(method, host, std::string_view(forward_target).substr(0, normalized_size),
+                &decision.method_refused);
       break;
     }
     case http::PathNormalizeResult::malformed_escape:

@@ -304,6 +304,10 @@ std::string needle_config(int listen_port, int upstream_port) {
          // that reaches the scripted upstream was routed on its normalized path. It comes first
          // in config order: the longest prefix must win whatever the order.
          "[[route]]\npath_prefix = \"/public/\"\ncluster = \"nowhere\"\n"
+         // Header-rule cases (README, 225-229 and 360-369): client bytes end up in rule values.
+         "[[route]]\npath_prefix = \"/rules/\"\ncluster = \"app\"\n"
+         "request_headers = { set = { \"X-Forwarded-Proto\" = \"https\" }, "
+         "add = { \"X-Rule\" = \"$host $request_uri\" }, remove = [\"X-Strip\"] }\n"
          "[[route]]\npath_prefix = \"/\"\ncluster = \"app\"\n"
          "[cluster.nowhere]\nhosts = [\"127.0.0.1:1\"]\n"
          "[cluster.app]\nhosts = [\"127.0.0.1:" +

@@ -136,7 +136,8 @@ TEST(ProxyBasic, UnusableClientRequestIdIsReplacedUpstreamAndInTheLog) {
 
 TEST(ProxyBasic, AppendsToAnExistingForwardedForChain) {
   ScriptedUpstream upstream;
-  auto needle = start_needle_for(upstream.port());
+  // Only a trusted peer's chain is extended (docs/config.md "Client address and X-Forwarded-*").
+  auto needle = start_needle_for(upstream.port(), "trusted_proxies = [\"127.0.0.1\"]\n");
   auto r = get(needle->port(), "/", {{"X-Forwarded-For", "203.0.113.9"}, {"Via", "1.1 edge"}});
   ASSERT_TRUE(r.has_value());
   ASSERT_TRUE(upstream.wait_for_requests(1, milliseconds(2000)));

@@ -51,6 +51,7 @@ TEST(SerializerUpstream, MinimalGet) {
             "Accept: */*\r\n"
             "X-Forwarded-For: 10.0.0.2\r\n"
             "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: example.com\r\n"
             "Via: 1.1 needle\r\n"
             "X-Request-Id: rid-1\r\n"
             "\r\n");
@@ -77,6 +78,7 @@ TEST(SerializerUpstream, RemovesHopByHopAndConnectionListedFields) {
             "X-Kept: yes\r\n"
             "X-Forwarded-For: 10.0.0.2\r\n"
             "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: a\r\n"
             "Via: 1.1 needle\r\n"
             "X-Request-Id: rid-1\r\n"
             "\r\n");
@@ -86,11 +88,14 @@ TEST(SerializerUpstream, ConnectionCannotStripForwardingFields) {
   const RequestHead head = request(
       "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Forwarded-For, Host, Via\r\n"
       "X-Forwarded-For: 198.51.100.7\r\n\r\n");
-  EXPECT_EQ(upstream(head),
+  // A trusted peer's chain (server.trusted_proxies) is extended; Connection cannot strip it.
+  EXPECT_EQ(upstream(head, BodyFraming::none,
+                     {.client_address = "10.0.0.2", .request_id = "rid-1", .peer_trusted = true}),
             "GET / HTTP/1.1\r\n"
             "Host: a\r\n"
             "X-Forwarded-For: 198.51.100.7, 10.0.0.2\r\n"
             "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: a\r\n"
             "Via: 1.1 needle\r\n"
             "X-Request-Id: rid-1\r\n"
             "\r\n");
@@ -110,6 +115,7 @@ TEST(SerializerUpstream, AbsoluteFormBecomesOriginForm) {
             "Host: b.example\r\n"
             "X-Forwarded-For: 10.0.0.2\r\n"
             "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: b.example\r\n"
             "Via: 1.0 needle\r\n"
             "X-Request-Id: rid-1\r\n"
             "\r\n");
@@ -134,13 +140,18 @@ TEST(SerializerUpstream, NormalizedTargetReplacesTheReceivedOne) {
 TEST(SerializerUpstream, AppendsToExistingForwardingChains) {
   const RequestHead head = request(
       "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n"
-      "Via: 1.1 cdn\r\nX-Forwarded-For: 3.3.3.3\r\nX-Forwarded-Proto: http\r\n"
+      "Via: 1.1 cdn\r\nX-Forwarded-For: 3.3.3.3\r\n"
       "X-Request-Id: from-client\r\n\r\n");
-  EXPECT_EQ(upstream(head, BodyFraming::none, {"10.0.0.2", "https", "rid-1", ""}),
+  EXPECT_EQ(upstream(head, BodyFraming::none,
+                     {.client_address = "10.0.0.2",
+                      .proto = "https",
+                      .request_id = "rid-1",
+                      .peer_trusted = true}),
             "GET / HTTP/1.1\r\n"
             "Host: a\r\n"
             "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.2\r\n"
             "X-Forwarded-Proto: https\r\n"
+            "X-Forwarded-Host: a\r\n"
             "Via: 1.1 cdn, 1.1 needle\r\n"
             "X-Request-Id: rid-1\r\n"  // the session's choice wins: it is what the log shows
             "\r\n");
