@@ -33,8 +33,9 @@ enum class Cause : uint8_t {
                                       // host's fault: never counts toward its ejection
   stray_bytes_after_response,         // attempt: the response was relayed whole, but the
                                       // upstream sent bytes behind it; connection closed
+  tunnel_limit,                       // an upgrade request over max_tunnels_per_worker (503)
 };
-inline constexpr Cause kLastCause = Cause::stray_bytes_after_response;
+inline constexpr Cause kLastCause = Cause::tunnel_limit;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

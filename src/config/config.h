@@ -39,6 +39,9 @@ struct ServerConfig {
   // Routing on the normalized path (docs/config.md "Path normalization").
   bool merge_slashes = false;                 // "//" -> "/" before routing and forwarding
   http::EscapedSlashAction escaped_slashes = http::EscapedSlashAction::reject_request;
+  // Upgrade tunnels (docs/config.md "Upgrade and WebSocket").
+  Millis tunnel_idle_timeout = 1h;            // no byte either way for this long -> close
+  uint32_t max_tunnels_per_worker = 10000;    // over it an upgrade is answered 503; 0 = unlimited
 };
 
 struct ListenerConfig {
@@ -56,6 +59,12 @@ struct RouteConfig {
   // nginx's proxy_ignore_client_abort: keep waiting for the upstream's response when the client
   // closes before it (default: cancel the attempt, log 499 client_closed).
   bool ignore_client_abort = false;
+  // Upgrade tunnels (docs/config.md "Upgrade and WebSocket"): the Upgrade protocol names
+  // (RFC 9110 7.8; compared case-insensitively, stored lower-case) this route forwards with
+  // Connection: upgrade; an empty list forwards none. The tunnel's idle limit, when the route
+  // overrides [server] tunnel_idle_timeout.
+  std::vector<std::string> upgrade = {"websocket"};
+  std::optional<Millis> tunnel_idle_timeout;
 };
 
 enum class LbPolicy { round_robin, least_request };

@@ -20,6 +20,9 @@ struct UpstreamRequestContext {
   // Origin-form target to send instead of head.target (the normalized one, when routing changed
   // the path); empty: derived from head.target.
   std::string_view target;
+  // Protocols to offer upstream with Connection: upgrade (http/upgrade.h decide_upgrade); empty:
+  // none (Upgrade, hop-by-hop, is removed like the rest).
+  std::string_view upgrade;
 };
 
 // Request line in origin-form, HTTP/1.1, Host kept, hop-by-hop fields removed, Expect removed

@@ -54,6 +54,16 @@ void append_attempt(std::string& out, const AttemptRecord& a) {
   out += '}';
 }
 
+// The tunnel a 101 opened (docs/access-log.md "Tunnels").
+void append_tunnel(std::string& out, const TunnelRecord& t) {
+  out += ",\"tunnel\":{\"closed_by\":";
+  json::append_string(out, t.closed_by);
+  append_number_field(out, "bytes_from_client", t.bytes_from_client);
+  append_number_field(out, "bytes_to_client", t.bytes_to_client);
+  append_duration_ms(out, "duration_ms", t.duration);
+  out += '}';
+}
+
 }  // namespace
 
 void append_access_log_line(std::string& out, const RequestRecord& r) {
@@ -76,6 +86,7 @@ void append_access_log_line(std::string& out, const RequestRecord& r) {
   append_string_field(out, "cause", cause_name(r.cause));
   if (!r.detail.empty()) append_string_field(out, "detail", r.detail);
   append_number_field(out, "worker", r.worker);
+  if (r.tunnel.opened) append_tunnel(out, r.tunnel);
   append_key(out, "attempts");
   out += '[';
   for (size_t i = 0; i < r.attempts.size(); ++i) {

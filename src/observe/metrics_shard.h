@@ -159,6 +159,16 @@ class MetricsShard {
   // {route}: client bytes in (request body) and out (response head + body).
   const LabelMap<1, ByteCounts>& bytes() const { return bytes_; }
 
+  // Upgrade tunnels (docs/metrics.md "Tunnels"). A tunnel is counted as opened at its 101 and
+  // as closed when its request is recorded (on_request with record.tunnel.opened), so the
+  // active count is the difference and needs no hook of its own at the end.
+  void on_tunnel_opened() { ++tunnels_opened_; }
+  uint64_t tunnels_opened() const { return tunnels_opened_; }
+  // {reason}: tunnels ended, by who closed them (proxy::TunnelCloser names).
+  const LabelMap<1, uint64_t>& tunnel_closes() const { return tunnel_closes_; }
+  uint64_t tunnels_active() const;
+  void add_zero_series_for_tunnels();
+
  private:
   LabelMap<2, uint64_t> requests_;
   LabelMap<1, uint64_t> responses_5xx_;
@@ -168,6 +178,9 @@ class MetricsShard {
   LabelMap<1, Histogram> request_duration_;
   LabelMap<1, Histogram> upstream_duration_;
   LabelMap<1, ByteCounts> bytes_;
+  // Upgrade tunnels.
+  uint64_t tunnels_opened_ = 0;
+  LabelMap<1, uint64_t> tunnel_closes_;
 };
 
 }  // namespace needle::observe

@@ -20,6 +20,7 @@ class WorkerObserverImpl final : public WorkerObserver {
     if (record.status < 500) return;
     if (auto alerts = alerts_.load()) alerts->notify(record);
   }
+  void on_tunnel_opened() override { metrics_.on_tunnel_opened(); }
   void flush() override { writer_.flush(); }
   const observe::MetricsShard& metrics() const override { return metrics_; }
 
