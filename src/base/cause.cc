@@ -26,6 +26,7 @@ std::string_view cause_name(Cause cause) {
     case Cause::stray_bytes_after_response: return "stray_bytes_after_response";
     case Cause::upstream_tls_verify_failed: return "upstream_tls_verify_failed";
     case Cause::upstream_tls_handshake_failed: return "upstream_tls_handshake_failed";
+    case Cause::tunnel_limit: return "tunnel_limit";
   }
   return "unknown";
 }

@@ -36,8 +36,9 @@ enum class Cause : uint8_t {
   upstream_tls_verify_failed,         // the upstream's certificate chain or name did not verify
   upstream_tls_handshake_failed,      // any other TLS handshake failure with the upstream
                                       // (no common version or cipher, refused client cert, ...)
+  tunnel_limit,                       // an upgrade request over max_tunnels_per_worker (503)
 };
-inline constexpr Cause kLastCause = Cause::upstream_tls_handshake_failed;
+inline constexpr Cause kLastCause = Cause::tunnel_limit;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

@@ -49,6 +49,9 @@ struct ServerConfig {
   bool forwarded = false;                    // also write RFC 7239 Forwarded upstream
   std::optional<std::string> server_header;  // response Server: set to this; nullopt = pass
   bool via = true;                           // Via: 1.1 needle on requests sent upstream
+  // Upgrade tunnels (docs/config.md "Upgrade and WebSocket").
+  Millis tunnel_idle_timeout = 1h;            // no byte either way for this long -> close
+  uint32_t max_tunnels_per_worker = 10000;    // over it an upgrade is answered 503; 0 = unlimited
 };
 
 // [listener.tls] and [cluster.NAME.tls] (docs/config.md "TLS"; read by tls_section.cc, whose
@@ -109,6 +112,12 @@ struct RouteConfig {
   std::optional<ReturnAction> return_action{};  // answered by needle; no cluster
   http::HeaderRuleSet request_headers{};
   http::HeaderRuleSet response_headers{};
+  // Upgrade tunnels (docs/config.md "Upgrade and WebSocket"): the Upgrade protocol names
+  // (RFC 9110 7.8; compared case-insensitively, stored lower-case) this route forwards with
+  // Connection: upgrade; an empty list forwards none. The tunnel's idle limit, when the route
+  // overrides [server] tunnel_idle_timeout.
+  std::vector<std::string> upgrade = {"websocket"};
+  std::optional<Millis> tunnel_idle_timeout;
 };
 
 enum class LbPolicy { round_robin, least_request };

@@ -18,6 +18,7 @@
 #include "config/source_map.h"
 #include "config/tls_section.h"
 #include "config/value_text.h"
+#include "http/upgrade.h"
 
 namespace needle::config {
 namespace {
@@ -379,6 +380,8 @@ void read_server(TableReader& r, ServerConfig& s) {
   r.string("access_log", s.access_log);
   r.boolean("merge_slashes", s.merge_slashes);
   r.choice("escaped_slashes_action", s.escaped_slashes, kEscapedSlashActions);
+  r.duration("tunnel_idle_timeout", s.tunnel_idle_timeout);
+  r.integer("max_tunnels_per_worker", s.max_tunnels_per_worker);
   SectionSink sink = r.sink();
   read_server_forwarding(sink, r.table(), s);
   r.known(kServerForwardingKeys);
@@ -408,6 +411,44 @@ void read_admin(TableReader& r, AdminConfig& a) {
   r.finish("[admin]");
 }
 
+std::optional<std::string> upgrade_token_problem(const std::string& token) {
+  if (!http::is_protocol_name(token)) {
+    return fmt::format("\"{}\" is not a protocol name: a token, optionally /version "
+                       "(RFC 9110 7.8), e.g. \"websocket\"", token);
+  }
+  if (http::is_h2c(token)) {
+    return std::string("h2c is never forwarded: needle removes \"Upgrade: h2c\" from every request "
+                       "and forwards it as plain HTTP/1.1 (docs/config.md \"Upgrade and WebSocket\")");
+  }
+  return std::nullopt;
+}
+
+// `upgrade = ["websocket"]`: protocol names as the Upgrade field carries them (RFC 9110 7.8:
+// token ["/" token]), stored lower-case. h2c is refused: needle removes it from every request.
+void read_route_upgrade(TableReader& r, RouteConfig& route) {
+  std::vector<std::string> tokens;
+  const bool present = r.array(
+      "upgrade", R"(protocol names such as "websocket")",
+      [&](const std::string& key, const toml::node& node) {
+        if (!node.is_string()) {
+          r.context().error(node.source(), key,
+                            fmt::format(R"(expected a protocol name such as "websocket", got {})",
+                                        type_name(node.type())));
+          return;
+        }
+        std::string token = *node.value<std::string>();
+        std::transform(token.begin(), token.end(), token.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (auto problem = upgrade_token_problem(token)) {
+          r.context().error(node.source(), key, *problem);
+          return;
+        }
+        tokens.push_back(std::move(token));
+      });
+  if (present) route.upgrade = std::move(tokens);
+  r.optional_duration("tunnel_idle_timeout", route.tunnel_idle_timeout);
+}
+
 void read_route(TableReader& r, RouteConfig& route) {
   r.optional_string("host", route.host);
   if (route.host) {
@@ -422,6 +463,7 @@ void read_route(TableReader& r, RouteConfig& route) {
     r.missing("cluster", R"(cluster = "app")");
   }
   r.boolean("ignore_client_abort", route.ignore_client_abort);
+  read_route_upgrade(r, route);
   r.finish("[[route]]");
 }
 

@@ -70,6 +70,8 @@ class Validator {
     positive("server.client_idle_timeout", s.client_idle_timeout,
              "idle client connections are kept this long");
     positive("server.send_timeout", s.send_timeout, "a client must be given time to read");
+    positive("server.tunnel_idle_timeout", s.tunnel_idle_timeout,
+             "a tunnel is closed after this long without a byte");
     at_least_one("server.max_connections_per_worker", s.max_connections_per_worker,
                  "a worker that accepts no connection serves nothing");
     at_least_one("server.max_request_line", s.max_request_line, "bytes");
@@ -190,6 +192,10 @@ class Validator {
           message += fmt::format("; defined clusters: {}", fmt::join(cluster_names, ", "));
         }
         fail(key + ".cluster", std::move(message));
+      }
+      if (route.tunnel_idle_timeout) {
+        positive(key + ".tunnel_idle_timeout", *route.tunnel_idle_timeout,
+                 "a tunnel is closed after this long without a byte");
       }
       if (route.cluster.empty()) continue;  // unreadable route; already reported
       auto [it, inserted] =

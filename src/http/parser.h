@@ -80,8 +80,12 @@ class ResponseParser {
   // Set before the first feed() of a message: the response answers a HEAD request (no body).
   // reset() clears it, except after a 1xx: the final response answers the same request.
   void set_request_is_head(bool is_head);
-  // Interim 1xx responses come out as head_complete then message_complete with status < 200
-  // (101 is refused: needle never forwards Upgrade). 1xx/204/304 and HEAD responses have no body
+  // Set before the first feed() too: the request was forwarded with Upgrade (http/upgrade.h), so
+  // a 101 may answer it; reset() clears it. A 101 then comes out as head_complete: the bytes
+  // after its head belong to the new protocol, and the caller stops feeding. Without it, a 101
+  // is refused ("unexpected_switching_protocols").
+  void set_upgrade_requested(bool requested);
+  // Interim 1xx responses come out as head_complete then message_complete with status < 200. 1xx/204/304 and HEAD responses have no body
   // whatever their Content-Length says; head().content_length still carries its value.
   FeedResult feed(std::string_view data, std::vector<std::string_view>& body);
   // The upstream closed: completes an until_close body (message_complete) or fails (error:

@@ -39,8 +39,9 @@ struct RequestParser::Impl final : ParserCore {
     if (parser_.http_major != 1 || parser_.http_minor > 1) return fail(400, "invalid_version");
     h.version_minor = parser_.http_minor;
 
-    // A reverse proxy has no tunnel to offer (RFC 9110 9.3.6).
-    if (h.method == "CONNECT") return fail(501, "connect_not_supported");
+    // A reverse proxy opens no CONNECT tunnels (RFC 9110 9.3.6): the method is not allowed
+    // here (15.5.6), and the connection closes, since what follows the head is not HTTP.
+    if (h.method == "CONNECT") return fail(405, "connect_not_supported");
 
     if (int rc = check_target_and_host(); rc != 0) return rc;
     if (int rc = choose_framing(); rc != 0) return rc;

@@ -49,6 +49,7 @@ struct ResponseParser::Impl final : ParserCore {
 
   ResponseHead head_;
   bool request_is_head_ = false;
+  bool upgrade_requested_ = false;  // the request offered Upgrade: a 101 may answer it
   bool interim_ = false;   // the current message is a 1xx: the same request's answer follows
   int interim_count_ = 0;  // 1xx responses before the final one (same request)
 
@@ -68,6 +69,7 @@ struct ResponseParser::Impl final : ParserCore {
     // After a 1xx the final response answers the same request, so HEAD-ness carries over.
     if (!interim_) {
       request_is_head_ = false;
+      upgrade_requested_ = false;
       interim_count_ = 0;
     }
     interim_ = false;
@@ -79,8 +81,12 @@ struct ResponseParser::Impl final : ParserCore {
     h.version_minor = parser_.http_minor;
     h.status = parser_.status_code;
     if (h.status < 100 || h.status > 999) return fail(502, "invalid_status_line");
-    // needle strips Upgrade from requests, so a protocol switch was never asked for.
-    if (h.status == 101) return fail(502, "unexpected_switching_protocols");
+    // A protocol switch answers only a request that offered one (RFC 9110 15.2.2), and names
+    // the protocol it switches to (7.8).
+    if (h.status == 101 && !upgrade_requested_) return fail(502, "unexpected_switching_protocols");
+    if (h.status == 101 && !h.headers.has(FieldId::upgrade)) {
+      return fail(502, "switching_protocols_without_upgrade");
+    }
     interim_ = h.status < 200;
     // RFC 9110 15.2 puts no bound on interim responses; needle drops them, and each one re-arms
     // the response timeout, so an endless 1xx stream would hold the request forever.
@@ -172,6 +178,9 @@ ResponseParser::~ResponseParser() = default;
 
 void ResponseParser::set_request_is_head(bool is_head) {
   impl_->request_is_head_ = is_head;
+}
+void ResponseParser::set_upgrade_requested(bool requested) {
+  impl_->upgrade_requested_ = requested;
 }
 FeedResult ResponseParser::feed(std::string_view data, std::vector<std::string_view>& body) {
   return impl_->feed(data, body);

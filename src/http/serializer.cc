@@ -302,6 +302,11 @@ void write_upstream_request_head(const RequestHead& head, const UpstreamRequestC
     b.put_field("X-Request-Id", *id);
   }
 
+  if (!ctx.upgrade.empty()) {  // RFC 9110 7.8: the Upgrade option is listed in Connection
+    b.put("Connection: upgrade\r\n");
+    b.put_field("Upgrade", ctx.upgrade);
+  }
+
   if (framing == BodyFraming::content_length) {
     b.put("Content-Length: ");
     b.put_number(head.content_length);

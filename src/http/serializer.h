@@ -32,6 +32,9 @@ struct UpstreamRequestContext {
   bool forwarded = false;                // write RFC 7239 Forwarded (and drop an untrusted peer's)
   const HeaderRuleSet* rules = nullptr;  // the route's request_headers, applied last
   const HeaderVariables* variables = nullptr;  // required when rules is set
+  // Protocols to offer upstream with Connection: upgrade (http/upgrade.h decide_upgrade); empty:
+  // none (Upgrade, hop-by-hop, is removed like the rest).
+  std::string_view upgrade;
 };
 
 // Request line in origin-form, HTTP/1.1, Host kept, hop-by-hop fields removed, Expect removed

@@ -54,6 +54,16 @@ void append_attempt(std::string& out, const AttemptRecord& a) {
   out += '}';
 }
 
+// The tunnel a 101 opened (docs/access-log.md "Tunnels").
+void append_tunnel(std::string& out, const TunnelRecord& t) {
+  out += ",\"tunnel\":{\"closed_by\":";
+  json::append_string(out, t.closed_by);
+  append_number_field(out, "bytes_from_client", t.bytes_from_client);
+  append_number_field(out, "bytes_to_client", t.bytes_to_client);
+  append_duration_ms(out, "duration_ms", t.duration);
+  out += '}';
+}
+
 }  // namespace
 
 void append_access_log_line(std::string& out, const RequestRecord& r) {
@@ -83,6 +93,7 @@ void append_access_log_line(std::string& out, const RequestRecord& r) {
     out += r.tls->resumed ? "true" : "false";
     append_string_field(out, "sni", r.tls->sni);
   }
+  if (r.tunnel.opened) append_tunnel(out, r.tunnel);
   append_key(out, "attempts");
   out += '[';
   for (size_t i = 0; i < r.attempts.size(); ++i) {

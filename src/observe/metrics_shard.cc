@@ -79,6 +79,8 @@ void MetricsShard::on_request(const RequestRecord& record) {
   bytes.in += record.bytes_in;
   bytes.out += record.bytes_out;
 
+  if (record.tunnel.opened) ++tunnel_closes_[{record.tunnel.closed_by}];
+
   const bool succeeded = record.status >= 100 && record.status < 500;
   const std::string_view outcome = succeeded ? "success" : "failure";
   for (size_t i = 0; i < record.attempts.size(); ++i) {
@@ -123,6 +125,20 @@ void MetricsShard::merge_from(const MetricsShard& other) {
   bytes_.merge_from(other.bytes_);
   tls_handshakes_.merge_from(other.tls_handshakes_);
   tls_handshake_failures_.merge_from(other.tls_handshake_failures_);
+  tunnels_opened_ += other.tunnels_opened_;
+  tunnel_closes_.merge_from(other.tunnel_closes_);
+}
+
+uint64_t MetricsShard::tunnels_active() const {
+  uint64_t closed = 0;
+  for (const auto& entry : tunnel_closes_.entries()) closed += entry.value;
+  return tunnels_opened_ >= closed ? tunnels_opened_ - closed : 0;
+}
+
+void MetricsShard::add_zero_series_for_tunnels() {
+  for (std::string_view reason : {"client", "upstream", "idle_timeout", "drain"}) {
+    tunnel_closes_[{reason}];
+  }
 }
 
 void MetricsShard::on_tls_handshake(std::string_view failure, bool resumed) {

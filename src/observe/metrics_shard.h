@@ -167,6 +167,15 @@ class MetricsShard {
   const LabelMap<1, uint64_t>& tls_handshakes() const { return tls_handshakes_; }
   // {reason}: handshakes that failed.
   const LabelMap<1, uint64_t>& tls_handshake_failures() const { return tls_handshake_failures_; }
+  // Upgrade tunnels (docs/metrics.md "Tunnels"). A tunnel is counted as opened at its 101 and
+  // as closed when its request is recorded (on_request with record.tunnel.opened), so the
+  // active count is the difference and needs no hook of its own at the end.
+  void on_tunnel_opened() { ++tunnels_opened_; }
+  uint64_t tunnels_opened() const { return tunnels_opened_; }
+  // {reason}: tunnels ended, by who closed them (proxy::TunnelCloser names).
+  const LabelMap<1, uint64_t>& tunnel_closes() const { return tunnel_closes_; }
+  uint64_t tunnels_active() const;
+  void add_zero_series_for_tunnels();
 
  private:
   LabelMap<1, uint64_t> tls_handshakes_;
@@ -179,6 +188,9 @@ class MetricsShard {
   LabelMap<1, Histogram> request_duration_;
   LabelMap<1, Histogram> upstream_duration_;
   LabelMap<1, ByteCounts> bytes_;
+  // Upgrade tunnels.
+  uint64_t tunnels_opened_ = 0;
+  LabelMap<1, uint64_t> tunnel_closes_;
 };
 
 }  // namespace needle::observe

@@ -332,6 +332,23 @@ void render_pools(Exposition& x, const std::map<HostKey, HostAggregate>& hosts) 
   }
 }
 
+// Upgrade tunnels (docs/metrics.md "Tunnels").
+void render_tunnels(Exposition& x, const MetricsShard& m) {
+  x.family("needle_tunnels_active", "gauge",
+           "Upgrade tunnels (WebSocket, ...) open now: a 101 was relayed and neither side has "
+           "ended the tunnel yet.");
+  x.sample("needle_tunnels_active", {}, m.tunnels_active());
+  x.family("needle_tunnels_opened_total", "counter", "Upgrade tunnels opened (101 relayed).");
+  x.sample("needle_tunnels_opened_total", {}, m.tunnels_opened());
+  x.family("needle_tunnel_closes_total", "counter",
+           "Upgrade tunnels ended, by who ended them: client, upstream (a FIN or an error, "
+           "whichever side came first), idle_timeout (tunnel_idle_timeout), drain (SIGTERM or "
+           "a reload's drain_timeout).");
+  for (const auto& e : m.tunnel_closes().entries()) {
+    x.sample("needle_tunnel_closes_total", {{"reason", e.labels[0]}}, e.value);
+  }
+}
+
 void render_alerts(Exposition& x, const AlertStats& a) {
   auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
     x.family(name, "counter", help);
@@ -379,6 +396,7 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   // Known label sets start at 0 so the first keep-alive race (or 5xx, or failed retry) is an
   // increase the alert rules can see.
   merged.add_zero_series_for_causes();
+  merged.add_zero_series_for_tunnels();
   for (const auto& [key, h] : hosts) merged.add_zero_series_for_host(key.first, key.second);
 
   Exposition x;
@@ -400,6 +418,7 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   render_requests(x, merged);
   render_upstream(x, merged);
   render_pools(x, hosts);
+  render_tunnels(x, merged);
   if (extras.alerts) render_alerts(x, *extras.alerts);
   render_tls(x, merged);
   return x.take();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/cause.h"
@@ -35,6 +36,16 @@ struct TlsFacts {
   bool resumed = false;
 };
 
+// The tunnel a 101 opened (docs/access-log.md `tunnel`); the request's record is written when
+// the tunnel ends.
+struct TunnelRecord {
+  bool opened = false;
+  uint64_t bytes_from_client = 0;  // relayed client -> upstream after the 101
+  uint64_t bytes_to_client = 0;    // relayed upstream -> client after the 101 head
+  Duration duration{0};            // from the 101 to the end of the tunnel
+  std::string_view closed_by;      // static text: client, upstream, idle_timeout, drain
+};
+
 struct RequestRecord {
   std::chrono::system_clock::time_point start_wall;
   TimePoint start{};
@@ -54,6 +65,7 @@ struct RequestRecord {
   std::vector<AttemptRecord> attempts;
   unsigned worker = 0;
   const TlsFacts* tls = nullptr;  // null: plain HTTP
+  TunnelRecord tunnel;
 
   // Back to a fresh record, keeping the strings' and the vector's capacity: a session reuses
   // one record for all its requests, so a warm session allocates nothing for it.
@@ -75,6 +87,7 @@ struct RequestRecord {
     attempts.clear();
     worker = 0;
     tls = nullptr;
+    tunnel = TunnelRecord{};
   }
 };
 

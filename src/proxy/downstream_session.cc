@@ -398,6 +398,8 @@ ClusterRuntime* DownstreamSession::route_request() {
   const auto& match = routed.match;
   ignore_client_abort_ =
       match && runtime_->config->routes[match->route_index].ignore_client_abort;
+  route_config_ = match ? &runtime_->config->routes[match->route_index] : nullptr;
+  upgrade_ = route_config_ ? http::decide_upgrade(head, route_config_->upgrade) : http::UpgradeOffer{};
   if (!match) {
     log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id,
               head.host, head.target);
@@ -448,7 +450,19 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
       .max_retries = overrides.max_retries.value_or(cfg.max_retries),
       .non_idempotent = overrides.retry_non_idempotent.value_or(cfg.retry_non_idempotent)};
   std::vector<size_t> excluded;  // hosts this request must not use again (connect failures)
-  bool fresh_only = false;
+  // An upgrade gets a fresh connection, never a pooled one, so it cannot meet an idle close
+  // (docs/architecture.md "Upgrade tunnels"), and a tunnel slot first.
+  const bool upgrade = !upgrade_offered().empty();
+  bool fresh_only = upgrade;
+  TunnelSlots::Slot tunnel_slot =
+      upgrade ? worker_.tunnel_slots.take(server_config().max_tunnels_per_worker) : TunnelSlots::Slot();
+  if (upgrade && !tunnel_slot) {
+    const std::string detail =
+        fmt::format("every tunnel slot of this worker is taken (max_tunnels_per_worker = {})",
+                    server_config().max_tunnels_per_worker);
+    co_return co_await send_local(record, 503, Cause::tunnel_limit, detail,
+                                  body_complete_ && may_keep_client());
+  }
   bool budget_refused = false;
   cluster.retry_budget().on_request(worker_.clock.now());
 
@@ -504,6 +518,10 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
     const ExchangeResult result = co_await exchange.run();
     attempt.duration = worker_.clock.now() - attempt_start;
     attempt.cause = result.cause;  // stray_bytes_after_response even on a relayed response
+    if (result.switched_protocols) {
+      co_await run_tunnel(exchange, record);
+      co_return false;  // the connection carried another protocol: it ends with the tunnel
+    }
     if (result.response_relayed) {
       record.status = result.status;
       if (!result.detail.empty()) record.detail = result.detail;  // stray bytes behind it

@@ -14,16 +14,21 @@
 #include "config/cidr.h"
 #include "http/header_rules.h"
 #include "http/parser.h"
+#include "http/upgrade.h"
 #include "net/socket_io.h"
 #include "observe/request_record.h"
 #include "proxy/client_abort_watch.h"
 #include "proxy/keepalive_park.h"
+#include "proxy/tunnel.h"
 #include "proxy/watchdog.h"
 #include "proxy/worker_context.h"
 
 namespace needle::proxy {
 
 class Exchange;
+
+// The tunnel after a 101 over this session's client stream and its upstream connection's.
+using ClientTunnel = Tunnel<net::Socket, net::Socket>;
 
 // Result of reading one more piece of the client's request body.
 enum class BodyReadStatus { more, complete, client_closed, client_timeout, bad_body };
@@ -50,6 +55,11 @@ class DownstreamSession {
   // `epoch` starts watching its client for a close (ClientAbortWatch), once the request body has
   // been read completely (until then the body reads notice a close themselves).
   void watch_client_if_waiting_before(uint64_t epoch);
+  // Upgrade tunnels (session_tunnel.cc). Drain timeout: a tunnel in progress ends now, and its
+  // request is recorded now (closed_by drain), before the worker stops. Reload: a tunnel in
+  // progress ends at `deadline` at the latest.
+  void close_tunnel_now();
+  void close_tunnel_at(TimePoint deadline);
 
  private:
   friend class Exchange;
@@ -100,6 +110,15 @@ class DownstreamSession {
   bool client_aborted() const { return client_watch_.aborted(); }
   void finish_record(observe::RequestRecord& record);
   bool may_keep_client() const;
+  // The protocols the request in progress offers upstream (http::decide_upgrade on its route);
+  // empty: no upgrade, the request is plain HTTP.
+  std::string_view upgrade_offered() const {
+    return upgrade_.decision == http::UpgradeDecision::tunnel ? std::string_view(upgrade_.protocols)
+                                                              : std::string_view();
+  }
+  // After a 101: relays the tunnel until it ends, then records the request (session_tunnel.cc).
+  net::Task<void> run_tunnel(Exchange& exchange, observe::RequestRecord& record);
+  void record_tunnel(observe::RequestRecord& record, const TunnelStats& stats);
 
   std::string_view pending() const { return {buffer_.data() + begin_, end_ - begin_}; }
   bool has_pending() const { return end_ > begin_; }
@@ -137,6 +156,12 @@ class DownstreamSession {
   // upstream_socket_ (the Exchange then ends with Cause::client_closed).
   ClientAbortWatch client_watch_;
   bool ignore_client_abort_ = false;  // the route of the request in progress says so
+  // Upgrade: what the request's route lets it offer upstream, and the tunnel once a 101 came.
+  const config::RouteConfig* route_config_ = nullptr;  // of the request in progress (runtime_'s)
+  http::UpgradeOffer upgrade_;
+  ClientTunnel* tunnel_ = nullptr;
+  TimePoint tunnel_opened_{};
+  bool tunnel_recorded_ = false;  // close_tunnel_now() wrote the record already
 
   std::vector<std::string_view> spans_;  // scratch for parser body output
   std::string body_;                     // prefetched request body (the retry buffer)

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "http/serializer.h"
+#include "http/upgrade.h"
 #include "net/receive_queue_hint.h"
 #include "net/socket_io.h"
 #include "proxy/downstream_session.h"
@@ -55,6 +56,14 @@ Exchange::Exchange(DownstreamSession& session, ClusterRuntime& cluster,
       upstream_watchdog_(session.upstream_watchdog_),
       parser_(session.worker_.response_parsers.acquire()) {
   session_.upstream_socket_ = &lease_->socket();
+}
+
+TunnelStart Exchange::take_tunnel_start() {
+  session_.worker_.response_parsers.give_back(std::move(parser_));
+  return TunnelStart{.lease = std::move(lease_),
+                     .buffer = std::move(response_buffer_),
+                     .begin = response_begin_,
+                     .end = response_end_};
 }
 
 Exchange::~Exchange() {
@@ -110,7 +119,9 @@ net::Task<ExchangeResult> Exchange::run() {
                                    .rules = route != nullptr && !route->request_headers.empty()
                                                 ? &route->request_headers
                                                 : nullptr,
-                                   .variables = &session_.variables_};
+                                   .variables = &session_.variables_,
+
+                                   .upgrade = session_.upgrade_offered()};
   http::write_upstream_request_head(request, ctx, upstream_framing_, head);
 
   // The head and the held body (all of it, or the retry buffer's prefix of a streamed one): a
@@ -158,6 +169,7 @@ net::Task<ExchangeResult> Exchange::run() {
     result_.keep_client = false;
   }
   result_.response_relayed = state_ == ResponseState::complete && result_.cause == Cause::none;
+  result_.switched_protocols = state_ == ResponseState::switched && result_.cause == Cause::none;
   finish_lease();
   if (!pump_done_) result_.keep_client = false;  // unread request body: the connection is spent
   co_return result_;
@@ -166,7 +178,11 @@ net::Task<ExchangeResult> Exchange::run() {
 // The reuse decision of the exchange, as guard clauses; the pool's own predicate
 // (PoolCore::why_not_reusable: keep-alive, max requests, max age, draining) comes after it.
 void Exchange::finish_lease() {
+  if (result_.switched_protocols) return;  // the tunnel takes it (take_tunnel_start)
   if (!result_.response_relayed) return lease_.discard();  // failed: the connection is suspect
+  // An upgrade request's connection was opened for it and is never pooled, whatever the answer
+  // (docs/architecture.md "Upgrade tunnels").
+  if (!session_.upgrade_offered().empty()) return lease_.discard();
   if (response_begin_ < response_end_) {
     // Bytes behind a complete response (past its Content-Length, after its last chunk, a body
     // on a bodiless response): the connection is out of sync, and a next exchange on it would
@@ -279,6 +295,25 @@ void Exchange::on_final_head() {
   feed_after_head_ = true;
 }
 
+bool Exchange::on_switching_head() {
+  const auto& response = parser_->head();
+  session_.end_client_watch();
+  result_.status = response.status;
+  attempt_.status = response.status;
+  if (!http::switches_to_offered(response, session_.upgrade_offered())) {
+    const std::string* chosen = response.headers.find(http::FieldId::upgrade);
+    fail(Cause::invalid_response,
+         fmt::format("101 from {} switches to '{}', which the request did not offer ('{}')",
+                     attempt_.upstream, chosen ? *chosen : "", session_.upgrade_offered()));
+    return false;
+  }
+  state_ = ResponseState::switched;
+  session_.scratch_head_.clear();
+  http::write_switching_response_head(response, session_.scratch_head_);
+  head_pending_ = true;
+  return true;
+}
+
 bool Exchange::stage_client_write(const std::vector<std::string_view>& spans) {
   std::vector<asio::const_buffer>& out = session_.out_buffers_;
   out.clear();
@@ -305,6 +340,10 @@ Exchange::RelayStep Exchange::advance() {
     response_begin_ += fed.consumed;
     switch (fed.stop) {
       case http::ParseStop::head_complete:
+        if (parser.head().status == 101) {  // the parser allows it only after an Upgrade offer
+          if (!on_switching_head()) return RelayStep::finished;
+          break;  // the 101 head goes out; the bytes behind it are the tunnel's, unparsed
+        }
         if (parser.head().status < 200) {  // interim 1xx: dropped; its end is the next feed
           feed_after_head_ = true;
           continue;
@@ -353,6 +392,7 @@ Exchange::RelayStep Exchange::on_read_error(const std::error_code& ec) {
 net::Task<void> Exchange::relay_response() {
   parser_->reset();
   parser_->set_request_is_head(session_.parser_.head().is_head());
+  parser_->set_upgrade_requested(!session_.upgrade_offered().empty());
   response_buffer_ = session_.worker_.upstream_buffers.acquire();
   // The response deadline is armed before each read below (the first comes before any parse).
   // A step staged by on_read_error (the last chunk of a close-delimited body) runs before the

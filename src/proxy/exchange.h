@@ -36,7 +36,20 @@ struct ExchangeResult {
   bool response_bytes_received = false;
   bool client_response_started = false;  // response bytes went to the client: no error page now
   bool keep_client = false;              // with response_relayed: the client connection may stay
+  // A 101 answered the upgrade request and its head reached the client: the caller runs the
+  // tunnel (Exchange::take_tunnel_start). response_relayed is false then.
+  bool switched_protocols = false;
   std::string detail;
+};
+
+// What a tunnel starts from after a 101: the upstream connection (never pooled again) and the
+// bytes read behind the 101 head, which belong to the new protocol.
+struct TunnelStart {
+  upstream::ConnectionLease lease;
+  PooledBuffer buffer;
+  size_t begin = 0;
+  size_t end = 0;
+  std::string_view pending() const { return {buffer.data() + begin, end - begin}; }
 };
 
 class Exchange {
@@ -46,6 +59,9 @@ class Exchange {
   ~Exchange();
 
   net::Task<ExchangeResult> run();
+  // After a run() that switched protocols: the connection and the bytes behind the 101. The
+  // response parser goes back to the worker now (a tunnel holds none).
+  TunnelStart take_tunnel_start();
 
  private:
   enum Phase : int { kUpstreamWrite = 1, kResponse };
@@ -56,6 +72,7 @@ class Exchange {
     head,      // waiting for the final head (interim 1xx responses are dropped on the way)
     body,      // final head parsed and rewritten; body bytes go to the client as they arrive
     complete,  // the message ended where its framing (or the close that delimits it) says
+    switched,  // a 101 to an upgrade request: its head is for the client, the rest is a tunnel
     failed,    // result_.cause says why; nothing more is read or written
   };
   // What relay_response() does next.
@@ -68,6 +85,9 @@ class Exchange {
   RelayStep advance();
   // The final head arrived: rewrite it for the client and decide whether the client stays.
   void on_final_head();
+  // A 101 arrived (only an upgrade request allows one): false (failed) if it switches to a
+  // protocol the request did not offer; else its head is staged for the client.
+  bool on_switching_head();
   // Stages the pending head, `spans` and the closing chunk in session_.out_buffers_; false if
   // there is nothing to write.
   bool stage_client_write(const std::vector<std::string_view>& spans);

@@ -2,6 +2,7 @@
 // What a worker gives the sessions it runs. Owned by the worker; touched only on its thread.
 #include <memory>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "base/buffer_pool.h"
@@ -26,6 +27,39 @@ class RequestObserver {
   // A client TLS handshake ended: `failure` empty = done (then `resumed` says how), else the
   // reason (tls::handshake_failure_name, or "timeout"). Metrics only.
   virtual void on_tls_handshake(std::string_view /*failure*/, bool /*resumed*/) {}
+  // A 101 opened a tunnel; its request is done (on_request_done) when the tunnel ends.
+  virtual void on_tunnel_opened() {}
+};
+
+// Upgrade tunnels of a worker, against [server] max_tunnels_per_worker. An upgrade request
+// takes a slot before it connects (so concurrent upgrades cannot overshoot the limit) and gives
+// it back when it ends, whether a tunnel ran or the upstream answered something else.
+class TunnelSlots {
+ public:
+  class Slot {
+   public:
+    Slot() = default;
+    explicit Slot(TunnelSlots* slots) : slots_(slots) {}
+    Slot(Slot&& other) noexcept : slots_(std::exchange(other.slots_, nullptr)) {}
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (slots_ != nullptr) --slots_->taken_;
+    }
+    explicit operator bool() const { return slots_ != nullptr; }
+
+   private:
+    TunnelSlots* slots_ = nullptr;
+  };
+  // An empty Slot when `limit` (0: none) slots are taken.
+  Slot take(uint32_t limit) {
+    if (limit != 0 && taken_ >= limit) return Slot();
+    ++taken_;
+    return Slot(this);
+  }
+  uint32_t taken() const { return taken_; }
+
+ private:
+  uint32_t taken_ = 0;
 };
 
 // Response parsers lent to exchanges: an idle client connection holds none (each parser keeps
@@ -70,6 +104,7 @@ struct WorkerContext {
   // sessions never park (tests that run sessions without a worker).
   KeepAlivePark* park = nullptr;
   uint64_t idle_epoch = 0;  // park sweeps done so far
+  TunnelSlots tunnel_slots;
 };
 
 }  // namespace needle::proxy

@@ -23,6 +23,7 @@ class WorkerObserverImpl final : public WorkerObserver {
   void on_tls_handshake(std::string_view failure, bool resumed) override {
     metrics_.on_tls_handshake(failure, resumed);
   }
+  void on_tunnel_opened() override { metrics_.on_tunnel_opened(); }
   void flush() override { writer_.flush(); }
   const observe::MetricsShard& metrics() const override { return metrics_; }
 

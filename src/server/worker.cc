@@ -270,6 +270,9 @@ void Worker::post_reload(std::shared_ptr<const config::Config> config) {
     // Pools of hosts the new config dropped: idle connections close now, busy ones when
     // released. Kept pools serve both generations until the old one's last request ends.
     for (auto& cluster : old->clusters) cluster->drain();
+    // Tunnels run on the generation they started with: they get drain_timeout, then close.
+    const TimePoint tunnels_end = context_.clock.now() + context_.runtime->config->server.drain_timeout;
+    for (auto* session : context_.sessions) session->close_tunnel_at(tunnels_end);
     wake_accept_loops();  // max_connections_per_worker may have changed
   });
 }
@@ -305,6 +308,8 @@ void Worker::post(std::function<void(Worker&)> task) {
 void Worker::force_stop() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
+    // Tunnels still open are cut now and logged (closed_by drain) before the last flush.
+    for (auto* session : context_.sessions) session->close_tunnel_now();
     observer_->flush();
     io_.stop();
   });

@@ -17,7 +17,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool dependencies_present(const std::filesystem::path& app) {
-  return std::filesystem::exists(app / "node_modules" / "express" / "package.json");
+  // ws: the WebSocket tests' upstream and client (tests/support/ws/).
+  return std::filesystem::exists(app / "node_modules" / "express" / "package.json") &&
+         std::filesystem::exists(app / "node_modules" / "ws" / "package.json");
 }
 
 // The unsigned integer after "key": in a flat JSON object such as /stats returns.

@@ -341,7 +341,7 @@ TEST(RequestParser, TargetForms) {
   expect_rejected("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid_target");
   expect_rejected("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid_target");
   expect_rejected("GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid_target");
-  expect_rejected("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", 501,
+  expect_rejected("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", 405,
                   "connect_not_supported");
 }
 
