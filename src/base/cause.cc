@@ -24,6 +24,8 @@ std::string_view cause_name(Cause cause) {
     case Cause::upstream_5xx: return "upstream_5xx";
     case Cause::local_resource_exhausted: return "local_resource_exhausted";
     case Cause::stray_bytes_after_response: return "stray_bytes_after_response";
+    case Cause::upstream_overflow: return "upstream_overflow";
+    case Cause::rate_limited: return "rate_limited";
   }
   return "unknown";
 }

@@ -33,8 +33,11 @@ enum class Cause : uint8_t {
                                       // host's fault: never counts toward its ejection
   stray_bytes_after_response,         // attempt: the response was relayed whole, but the
                                       // upstream sent bytes behind it; connection closed
+  upstream_overflow,                  // 503 at once: a circuit breaker of the cluster
+                                      // (max_connections, max_pending, max_requests) is full
+  rate_limited,                       // 429: the route's rate limit refused the request
 };
-inline constexpr Cause kLastCause = Cause::stray_bytes_after_response;
+inline constexpr Cause kLastCause = Cause::rate_limited;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

@@ -49,6 +49,32 @@ struct AdminConfig {
   std::optional<HostPort> address = HostPort{"127.0.0.1", 9901};  // nullopt = disabled ("off")
 };
 
+// Discovery and overload protection of a cluster (docs/config.md "Discovery by DNS",
+// "Circuit breakers", "Slow start") and of a route ("Rate limiting"). Parsed by
+// discovery_section.h.
+struct DnsDiscoveryConfig {
+  std::optional<Millis> refresh;                 // fixed re-resolution period; else the TTL...
+  Millis refresh_min = 5s;                       // ...bounded below by this
+  Millis refresh_max = 300s;                     // ...and above by this
+  std::optional<HostPort> resolver;              // nullopt: /etc/resolv.conf
+};
+
+struct CircuitBreakerConfig {                    // 0 = unlimited; per process, split per worker
+  uint32_t max_connections = 0;                  // upstream connections per host
+  uint32_t max_pending = 0;                      // requests waiting for a new connection
+  uint32_t max_requests = 0;                     // requests in flight to the cluster
+};
+
+enum class RateLimitKey { client_address, header };
+
+struct RateLimitConfig {
+  double rate = 0;                               // tokens per second
+  uint32_t burst = 0;                            // bucket size
+  RateLimitKey key = RateLimitKey::client_address;
+  std::string header;                            // key = header: the header's value
+  size_t max_keys = 100000;                      // distinct keys tracked at once
+};
+
 struct RouteConfig {
   std::optional<std::string> host;  // exact, case-insensitive (stored lower-case), port ignored
   std::string path_prefix = "/";
@@ -56,6 +82,7 @@ struct RouteConfig {
   // nginx's proxy_ignore_client_abort: keep waiting for the upstream's response when the client
   // closes before it (default: cancel the attempt, log 499 client_closed).
   bool ignore_client_abort = false;
+  std::optional<RateLimitConfig> rate_limit;     // [route.rate_limit]; nullopt = unlimited
 };
 
 enum class LbPolicy { round_robin, least_request };
@@ -88,6 +115,9 @@ struct ClusterConfig {
   uint32_t retry_budget_min_per_second = 10;     // ...but always at least this many per second
   uint32_t eject_after_connect_failures = 5;     // consecutive connect failures eject a host
   Millis eject_duration = 5s;
+  DnsDiscoveryConfig dns;                        // host names in `hosts`
+  CircuitBreakerConfig breakers;
+  Millis slow_start = 0ms;                       // 0 = off
 };
 
 struct AlertsConfig {

@@ -13,6 +13,7 @@
 
 #include "base/duration.h"
 #include "config/config.h"
+#include "config/discovery_section.h"
 #include "config/source_map.h"
 #include "config/value_text.h"
 
@@ -400,6 +401,7 @@ void read_route(TableReader& r, RouteConfig& route) {
   r.string("path_prefix", route.path_prefix);
   if (!r.string("cluster", route.cluster)) r.missing("cluster", R"(cluster = "app")");
   r.boolean("ignore_client_abort", route.ignore_client_abort);
+  read_route_rate_limit(r, route);
   r.finish("[[route]]");
 }
 
@@ -435,6 +437,7 @@ void read_cluster(TableReader& r, ClusterConfig& c) {
   r.integer("retry_budget_min_per_second", c.retry_budget_min_per_second);
   r.integer("eject_after_connect_failures", c.eject_after_connect_failures);
   r.duration("eject_duration", c.eject_duration);
+  read_cluster_discovery(r, c);
   r.finish(fmt::format("[cluster.{}]", c.name));
 }
 

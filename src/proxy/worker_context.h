@@ -11,6 +11,7 @@
 #include "net/io_types.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
+#include "proxy/overload_state.h"
 #include "proxy/request_id.h"
 
 namespace needle::proxy {
@@ -67,6 +68,9 @@ struct WorkerContext {
   // sessions never park (tests that run sessions without a worker).
   KeepAlivePark* park = nullptr;
   uint64_t idle_epoch = 0;  // park sweeps done so far
+  // Rate limiters and refusal counts shared by every worker (set before start); null: no route
+  // is rate limited and refusals are not counted (tests that run sessions without a server).
+  std::shared_ptr<OverloadState> overload;
 };
 
 }  // namespace needle::proxy

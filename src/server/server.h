@@ -12,9 +12,11 @@
 #include "config/config.h"
 #include "config/reload_check.h"
 #include "net/io_types.h"
+#include "proxy/overload_state.h"
 #include "server/admin_server.h"
 #include "server/observability.h"
 #include "server/worker.h"
+#include "upstream/dns_discovery.h"
 
 namespace needle::server {
 
@@ -34,6 +36,12 @@ class Server {
   // time first, each undone if a later one fails; false (and the old config still running) if
   // one failed, with its error logged at file:line:key.
   bool apply_reload(const config::ReloadCheck& check, std::shared_ptr<const config::Config> fresh);
+  // DNS discovery (docs/architecture.md "Discovery by DNS"), control thread: the config the
+  // workers run, config_ with each resolved name replaced by its addresses; publish_resolved()
+  // posts it to the workers when an answer changed it.
+  std::shared_ptr<const config::Config> resolved_config() const;
+  void publish_resolved();
+  std::string render_overload_metrics() const;
   void begin_shutdown();
   void poll_workers_stopped();
   AdminResponse handle_admin(std::string_view method, std::string_view path);
@@ -50,6 +58,10 @@ class Server {
   AdminServer admin_;
   bool shutting_down_ = false;
   TimePoint drain_deadline_{};
+  std::shared_ptr<const config::Config> running_;  // what the workers run (resolved_config())
+  std::shared_ptr<proxy::OverloadState> overload_ = std::make_shared<proxy::OverloadState>();
+  // Last member: destroyed (its thread joined) first, as its callback posts to control_.
+  std::unique_ptr<upstream::DnsDiscovery> discovery_;
 };
 
 unsigned effective_worker_count(const config::Config& config);
