@@ -23,8 +23,7 @@ void read_cluster_discovery(Reader& r, ClusterConfig& c) {
     }
   }
   r.duration("dns_refresh_min", c.dns.refresh_min);
-  if (r.duration("dns_refresh_max", c.dns.refresh_max) &&
-      c.dns.refresh_max < c.dns.refresh_min) {
+  if (r.duration("dns_refresh_max", c.dns.refresh_max) && c.dns.refresh_max < c.dns.refresh_min) {
     r.context().error(r.take("dns_refresh_max")->source(), r.key("dns_refresh_max"),
                       fmt::format("{} ms is below dns_refresh_min ({} ms)",
                                   c.dns.refresh_max.count(), c.dns.refresh_min.count()));

@@ -35,7 +35,9 @@ CircuitBreakers::Slot& CircuitBreakers::Slot::operator=(Slot&& other) noexcept {
   return *this;
 }
 
-CircuitBreakers::Slot::~Slot() { leave(); }
+CircuitBreakers::Slot::~Slot() {
+  leave();
+}
 
 void CircuitBreakers::Slot::leave() {
   if (counts_) --((*counts_).*field_);

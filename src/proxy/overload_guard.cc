@@ -35,12 +35,10 @@ net::Task<bool> DownstreamSession::send_rate_limited(Duration wait) {
 }
 
 net::Task<bool> DownstreamSession::send_overflow(ClusterRuntime& cluster,
-                                                 observe::RequestRecord& record,
-                                                 Breaker breaker) {
+                                                 observe::RequestRecord& record, Breaker breaker) {
   if (worker_.overload) worker_.overload->count_overflow(cluster.config().name, breaker);
-  const std::string detail =
-      fmt::format("cluster {}: circuit breaker {} is full", cluster.config().name,
-                  breaker_name(breaker));
+  const std::string detail = fmt::format("cluster {}: circuit breaker {} is full",
+                                         cluster.config().name, breaker_name(breaker));
   co_return co_await send_local(record, 503, Cause::upstream_overflow, detail,
                                 body_complete_ && may_keep_client());
 }

@@ -12,9 +12,12 @@ bool same_limit(const config::RateLimitConfig& a, const config::RateLimitConfig&
 
 std::string_view breaker_name(Breaker breaker) {
   switch (breaker) {
-    case Breaker::max_connections: return "max_connections";
-    case Breaker::max_pending: return "max_pending";
-    case Breaker::max_requests: return "max_requests";
+    case Breaker::max_connections:
+      return "max_connections";
+    case Breaker::max_pending:
+      return "max_pending";
+    case Breaker::max_requests:
+      return "max_requests";
   }
   return "unknown";
 }

@@ -28,10 +28,9 @@ void RateLimiter::make_room(Shard& shard, TimePoint now) {
     return entry.second.full_at(config_.rate, config_.burst, now);
   });
   if (shard.buckets.size() < max_keys_per_shard_) return;
-  auto oldest = std::min_element(shard.buckets.begin(), shard.buckets.end(),
-                                 [](const auto& a, const auto& b) {
-                                   return a.second.updated < b.second.updated;
-                                 });
+  auto oldest = std::min_element(
+      shard.buckets.begin(), shard.buckets.end(),
+      [](const auto& a, const auto& b) { return a.second.updated < b.second.updated; });
   shard.buckets.erase(oldest);
 }
 

@@ -100,8 +100,7 @@ Millis DnsDiscovery::refresh_after(const config::DnsDiscoveryConfig& settings, b
                                    std::optional<Millis> ttl) {
   if (settings.refresh) return *settings.refresh;
   if (!ok) return settings.refresh_min;
-  return std::clamp(ttl.value_or(settings.refresh_min), settings.refresh_min,
-                    settings.refresh_max);
+  return std::clamp(ttl.value_or(settings.refresh_min), settings.refresh_min, settings.refresh_max);
 }
 
 // The discovery thread. Resolutions run one at a time without the lock held; the target may
@@ -156,11 +155,20 @@ void DnsDiscovery::run() {
       target.tried = true;
       if (!answer.ok()) {
         ++target.stats.failures;
-        log::warn("dns", "cluster {}: resolving {} failed: {}; keeping {} address(es) of the "
-                  "last good answer ({} failure(s) so far); next try in {} ms",
-                  cluster, name, answer.error, target.answer.addresses.size(),
-                  target.stats.failures, period.count());
+        // The first failure of a streak and every tenth: a dead resolver must not flood the log.
+        if (target.failure_streak++ % 10 == 0) {
+          log::warn("dns",
+                    "cluster {}: resolving {} failed: {}; keeping {} address(es) of the "
+                    "last good answer ({} failure(s) so far); next try in {} ms",
+                    cluster, name, answer.error, target.answer.addresses.size(),
+                    target.stats.failures, period.count());
+        }
         break;
+      }
+      if (target.failure_streak > 0) {
+        log::info("dns", "cluster {}: resolving {} works again after {} failure(s)", cluster, name,
+                  target.failure_streak);
+        target.failure_streak = 0;
       }
       const AddressDiff diff = diff_addresses(target.answer.addresses, answer.addresses);
       if (diff.changed()) {

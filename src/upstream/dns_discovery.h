@@ -50,6 +50,7 @@ class DnsDiscovery {
     config::DnsDiscoveryConfig settings;
     TimePoint next_due{};
     DnsTargetStats stats;
+    uint64_t failure_streak = 0;  // failures since the last good answer (logging)
     bool tried = false;
   };
   void run();
@@ -60,11 +61,11 @@ class DnsDiscovery {
 
   OnChange on_change_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;       // targets changed, or stop
-  std::condition_variable tried_;      // a target was tried
-  std::vector<Target> targets_;        // guarded by mutex_
-  bool stop_ = false;                  // guarded by mutex_
-  std::thread thread_;                 // started by the first set_targets with a name
+  std::condition_variable wake_;   // targets changed, or stop
+  std::condition_variable tried_;  // a target was tried
+  std::vector<Target> targets_;    // guarded by mutex_
+  bool stop_ = false;              // guarded by mutex_
+  std::thread thread_;             // started by the first set_targets with a name
 };
 
 }  // namespace needle::upstream

@@ -13,8 +13,7 @@ bool is_literal_address(std::string_view host) {
          inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
 
-config::Config expand_resolved_hosts(const config::Config& declared,
-                                     const ResolvedNames& answers) {
+config::Config expand_resolved_hosts(const config::Config& declared, const ResolvedNames& answers) {
   config::Config expanded = declared;
   for (auto& cluster : expanded.clusters) {
     std::vector<config::HostPort> hosts;
@@ -28,8 +27,7 @@ config::Config expand_resolved_hosts(const config::Config& declared,
       const auto answer = std::find_if(answers.begin(), answers.end(), [&](const auto& a) {
         return a.cluster == cluster.name && a.name == host.host;
       });
-      if (is_literal_address(host.host) || answer == answers.end() ||
-          answer->addresses.empty()) {
+      if (is_literal_address(host.host) || answer == answers.end() || answer->addresses.empty()) {
         add(host);
         continue;
       }

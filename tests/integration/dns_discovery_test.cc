@@ -47,13 +47,13 @@ class DnsDiscovery : public ::testing::Test {
     dns_port_ = free_port();
     upstream_port_ = free_port();
     set_answer("app.test.", {"127.0.0.1", "127.0.0.2"}, 1);
-    dns_ = start_ready(dir_, "dns", {"python3", script("dns_test_server.py"),
-                                     std::to_string(dns_port_), answers_path(),
-                                     dir_.file("queries.log").string()});
-    upstreams_ = start_ready(dir_, "upstreams",
-                             {"python3", script("http_test_upstreams.py"),
-                              std::to_string(upstream_port_), "127.0.0.1", "127.0.0.2",
-                              "127.0.0.3"});
+    dns_ = start_ready(dir_, "dns",
+                       {"/usr/bin/python3", script("dns_test_server.py"), std::to_string(dns_port_),
+                        answers_path(), dir_.file("queries.log").string()});
+    upstreams_ =
+        start_ready(dir_, "upstreams",
+                    {"/usr/bin/python3", script("http_test_upstreams.py"),
+                     std::to_string(upstream_port_), "127.0.0.1", "127.0.0.2", "127.0.0.3"});
     ASSERT_TRUE(dns_ && upstreams_);
     admin_port_ = free_port();
   }

@@ -115,13 +115,14 @@ TEST(OverloadProtection, MaxConnectionsPerHost) {
 
 std::string rate_limited_config(int upstream_port, int admin_port, int listen_port) {
   return "[server]\nworkers = 2\naccess_log = \"stdout\"\n"
-         "[[listener]]\naddress = " + quoted_addr(listen_port) + "\n" +
-         "[admin]\naddress = " + quoted_addr(admin_port) + "\n" +
+         "[[listener]]\naddress = " +
+         quoted_addr(listen_port) + "\n" + "[admin]\naddress = " + quoted_addr(admin_port) + "\n" +
          "[[route]]\npath_prefix = \"/keyed\"\ncluster = \"app\"\n"
          "[route.rate_limit]\nrate = 0.1\nburst = 3\nkey = \"header\"\nheader = \"X-Api-Key\"\n"
          "[[route]]\npath_prefix = \"/\"\ncluster = \"app\"\n"
          "[route.rate_limit]\nrate = 0.1\nburst = 5\n"
-         "[cluster.app]\nhosts = [" + quoted_addr(upstream_port) + "]\n";
+         "[cluster.app]\nhosts = [" +
+         quoted_addr(upstream_port) + "]\n";
 }
 
 TEST(OverloadProtection, RateLimitAnswers429WithRetryAfterForTheBurstExcess) {

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A test DNS server (python3-dnslib) on a loopback UDP port, for the DNS discovery tests.
 
 Usage: dns_test_server.py PORT ANSWERS_JSON QUERY_LOG

