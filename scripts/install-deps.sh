@@ -10,7 +10,7 @@ packages=(
   libasio-dev node-llhttp libtomlplusplus-dev libcli11-dev libfmt-dev libgtest-dev googletest
   libjemalloc-dev libssl-dev openssl nginx-light haproxy wrk strace prometheus curl python3
   iproute2 procps slowhttptest
-  libre2-dev
+  libre2-dev libc-ares-dev python3-dnslib
 )
 # Node may come from another source (e.g. NodeSource's nodejs, which bundles npm); installing
 # Debian's npm next to it would conflict, so each is added only when its command is missing.

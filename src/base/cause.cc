@@ -27,6 +27,8 @@ std::string_view cause_name(Cause cause) {
     case Cause::upstream_tls_verify_failed: return "upstream_tls_verify_failed";
     case Cause::upstream_tls_handshake_failed: return "upstream_tls_handshake_failed";
     case Cause::tunnel_limit: return "tunnel_limit";
+    case Cause::upstream_overflow: return "upstream_overflow";
+    case Cause::rate_limited: return "rate_limited";
   }
   return "unknown";
 }

@@ -37,8 +37,11 @@ enum class Cause : uint8_t {
   upstream_tls_handshake_failed,      // any other TLS handshake failure with the upstream
                                       // (no common version or cipher, refused client cert, ...)
   tunnel_limit,                       // an upgrade request over max_tunnels_per_worker (503)
+  upstream_overflow,                  // 503 at once: a circuit breaker of the cluster
+                                      // (max_connections, max_pending, max_requests) is full
+  rate_limited,                       // 429: the route's rate limit refused the request
 };
-inline constexpr Cause kLastCause = Cause::tunnel_limit;
+inline constexpr Cause kLastCause = Cause::rate_limited;
 
 std::string_view cause_name(Cause cause);
 // Causes that were the upstream's doing (counted as upstream failures in metrics).

@@ -94,6 +94,32 @@ struct ReturnAction {
   std::string body;
 };
 
+// Discovery and overload protection of a cluster (docs/config.md "Discovery by DNS",
+// "Circuit breakers", "Slow start") and of a route ("Rate limiting"). Parsed by
+// discovery_section.h.
+struct DnsDiscoveryConfig {
+  std::optional<Millis> refresh;                 // fixed re-resolution period; else the TTL...
+  Millis refresh_min = 5s;                       // ...bounded below by this
+  Millis refresh_max = 300s;                     // ...and above by this
+  std::optional<HostPort> resolver;              // nullopt: /etc/resolv.conf
+};
+
+struct CircuitBreakerConfig {                    // 0 = unlimited; per process, split per worker
+  uint32_t max_connections = 0;                  // upstream connections per host
+  uint32_t max_pending = 0;                      // requests waiting for a new connection
+  uint32_t max_requests = 0;                     // requests in flight to the cluster
+};
+
+enum class RateLimitKey { client_address, header };
+
+struct RateLimitConfig {
+  double rate = 0;                               // tokens per second
+  uint32_t burst = 0;                            // bucket size
+  RateLimitKey key = RateLimitKey::client_address;
+  std::string header;                            // key = header: the header's value
+  size_t max_keys = 100000;                      // distinct keys tracked at once
+};
+
 struct RouteConfig {
   std::optional<std::string> host;  // exact, case-insensitive (stored lower-case), port ignored
   std::string path_prefix = "/";
@@ -118,6 +144,7 @@ struct RouteConfig {
   // overrides [server] tunnel_idle_timeout.
   std::vector<std::string> upgrade = {"websocket"};
   std::optional<Millis> tunnel_idle_timeout;
+  std::optional<RateLimitConfig> rate_limit;     // [route.rate_limit]; nullopt = unlimited
 };
 
 enum class LbPolicy { round_robin, least_request };
@@ -151,6 +178,9 @@ struct ClusterConfig {
   uint32_t eject_after_connect_failures = 5;     // consecutive connect failures eject a host
   Millis eject_duration = 5s;
   std::optional<UpstreamTlsConfig> tls;          // set: connections to the hosts use TLS
+  DnsDiscoveryConfig dns;                        // host names in `hosts`
+  CircuitBreakerConfig breakers;
+  Millis slow_start = 0ms;                       // 0 = off
 };
 
 struct AlertsConfig {

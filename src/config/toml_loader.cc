@@ -15,6 +15,7 @@
 #include "base/duration.h"
 #include "config/config.h"
 #include "config/route_section.h"
+#include "config/discovery_section.h"
 #include "config/source_map.h"
 #include "config/tls_section.h"
 #include "config/value_text.h"
@@ -464,6 +465,7 @@ void read_route(TableReader& r, RouteConfig& route) {
   }
   r.boolean("ignore_client_abort", route.ignore_client_abort);
   read_route_upgrade(r, route);
+  read_route_rate_limit(r, route);
   r.finish("[[route]]");
 }
 
@@ -506,6 +508,7 @@ void read_cluster(TableReader& r, ClusterConfig& c) {
     LoadContext& ctx = r.context();
     read_cluster_tls({ctx.file, ctx.errors, ctx.places}, r.key("tls"), *tls, c.tls);
   }
+  read_cluster_discovery(r, c);
   r.finish(fmt::format("[cluster.{}]", c.name));
 }
 

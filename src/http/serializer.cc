@@ -397,7 +397,8 @@ void write_chunk_header(size_t size, std::string& out) {
 }
 
 void write_local_response(int status, std::string_view detail, bool close,
-                          std::string_view request_id, std::string& out, bool head_request) {
+                          std::string_view request_id, std::string& out, bool head_request,
+                          std::string_view extra_fields) {
   const std::string_view reason = reason_phrase(status);
   // Body: "<status> <reason>: <detail>\n", or "<status> <reason>\n" without a detail.
   char code[8];
@@ -416,6 +417,7 @@ void write_local_response(int status, std::string_view detail, bool close,
   out.append("\r\n");
   if (!request_id.empty()) append_field("X-Request-Id", request_id, out);
   if (close) out.append("Connection: close\r\n");
+  out.append(extra_fields);
   out.append("\r\n");
   if (head_request) return;
   out.append(code_text);

@@ -71,9 +71,10 @@ inline constexpr std::string_view kContinue100 = "HTTP/1.1 100 Continue\r\n\r\n"
 // "<status> <reason>: <detail>\n", Content-Length, Connection: close when `close`.
 // head_request: the response answers a HEAD request, so it ends after the head (RFC 9110
 // 9.3.2); Content-Length still gives the size the body would have (RFC 9110 8.6).
+// `extra_fields`: whole header lines ("Retry-After: 1\r\n") added to the head.
 void write_local_response(int status, std::string_view detail, bool close,
                           std::string_view request_id, std::string& out,
-                          bool head_request = false);
+                          bool head_request = false, std::string_view extra_fields = {});
 
 // A route's `return` action (docs/config.md "Return"): status, the configured headers with
 // their variables expanded, Content-Length, and the body (none for a HEAD request).

@@ -2,17 +2,24 @@
 
 #include <algorithm>
 
+#include "proxy/slow_start.h"
+
 namespace needle::proxy {
 
 ClusterRuntime::ClusterRuntime(net::Executor executor, const config::ClusterConfig& config,
-                               const Clock& clock, ClusterRuntime* previous)
+                               const Clock& clock, ClusterRuntime* previous, unsigned workers)
     : config_(config),
       balancer_(upstream::make_load_balancer(config.lb)),
-      budget_(config.retry_budget_ratio, config.retry_budget_min_per_second) {
+      budget_(config.retry_budget_ratio, config.retry_budget_min_per_second),
+      breakers_(config.breakers, workers, previous ? &previous->breakers_ : nullptr),
+      clock_(clock),
+      random_(static_cast<unsigned>(clock.now().time_since_epoch().count())) {
   const auto settings = upstream::PoolSettings::from_cluster(config_);
   for (const auto& address : config_.hosts) {
     std::string name = address.to_string();
-    auto kept = previous ? previous->take_over(name) : nullptr;
+    // A host of the first generation is not new to anyone: no slow start for it.
+    TimePoint available_since = previous ? clock.now() : TimePoint{};
+    auto kept = previous ? previous->take_over(name, &available_since) : nullptr;
     if (kept) {
       kept->reconfigure(settings);
     } else {
@@ -20,16 +27,20 @@ ClusterRuntime::ClusterRuntime(net::Executor executor, const config::ClusterConf
     }
     hosts_.push_back(std::move(kept));
     host_names_.push_back(std::move(name));
+    available_since_.push_back(available_since);
   }
   handed_over_.assign(hosts_.size(), false);
   candidates_.resize(hosts_.size());
   for (size_t i = 0; i < hosts_.size(); ++i) candidates_[i].weight = config_.hosts[i].weight;
+  was_ejected_.assign(hosts_.size(), false);
 }
 
-std::shared_ptr<upstream::HostPool> ClusterRuntime::take_over(const std::string& address) {
+std::shared_ptr<upstream::HostPool> ClusterRuntime::take_over(const std::string& address,
+                                                              TimePoint* available_since) {
   for (size_t i = 0; i < hosts_.size(); ++i) {
     if (handed_over_[i] || host_names_[i] != address) continue;
     handed_over_[i] = true;
+    *available_since = available_since_[i];
     return hosts_[i];
   }
   return nullptr;
@@ -45,7 +56,24 @@ std::optional<size_t> ClusterRuntime::pick_host(const std::vector<size_t>& exclu
   }
   // All ejected (or tried): the caller answers 503 no_healthy_host, or 502 with the cause of
   // the last attempt when this request already tried hosts.
-  return balancer_->pick(candidates_);
+  const auto picked = balancer_->pick(candidates_);
+  if (!picked || config_.slow_start <= Millis(0)) return picked;
+  return apply_slow_start(*picked);
+}
+
+size_t ClusterRuntime::apply_slow_start(size_t picked) {
+  const TimePoint now = clock_.now();
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    const bool ejected = hosts_[i]->ejected();
+    if (was_ejected_[i] && !ejected) available_since_[i] = now;  // back: ramp again
+    was_ejected_[i] = ejected;
+  }
+  const double share = slow_start_share(config_.slow_start, now - available_since_[picked]);
+  if (share >= 1.0 || std::uniform_real_distribution<double>(0.0, 1.0)(random_) < share) {
+    return picked;
+  }
+  candidates_[picked].usable = false;
+  return balancer_->pick(candidates_).value_or(picked);
 }
 
 bool ClusterRuntime::has_other_host(const std::vector<size_t>& excluded) const {
@@ -67,10 +95,11 @@ void ClusterRuntime::drain() {
 WorkerRuntime::WorkerRuntime(net::Executor executor,
                              std::shared_ptr<const config::Config> config_in, const Clock& clock,
                              WorkerRuntime* previous)
-    : config(std::move(config_in)), router(*config) {
+    : config(std::move(config_in)), router(*config), rate_limiters(config->routes.size()) {
   for (const auto& cluster : config->clusters) {
     ClusterRuntime* before = previous ? previous->find_cluster(cluster.name) : nullptr;
-    clusters.push_back(std::make_unique<ClusterRuntime>(executor, cluster, clock, before));
+    clusters.push_back(std::make_unique<ClusterRuntime>(executor, cluster, clock, before,
+                                                        configured_workers(*config)));
   }
 }
 

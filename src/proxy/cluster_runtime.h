@@ -3,12 +3,15 @@
 // and the retry budget. Built per config generation; see WorkerRuntime.
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
 #include "net/io_types.h"
+#include "proxy/circuit_breakers.h"
+#include "proxy/rate_limiter.h"
 #include "proxy/retry_policy.h"
 #include "proxy/router.h"
 #include "upstream/connection_pool.h"
@@ -20,9 +23,10 @@ class ClusterRuntime {
  public:
   // `previous`: the same-named cluster of the generation being replaced, or null. Each of its
   // hosts whose address is listed again is taken over (the same HostPool, reconfigured) instead
-  // of built afresh; see docs/architecture.md "Reload and shutdown".
+  // of built afresh; see docs/architecture.md "Reload and shutdown". `workers`: how many
+  // workers share the circuit breakers' limits (CircuitBreakers).
   ClusterRuntime(net::Executor executor, const config::ClusterConfig& config, const Clock& clock,
-                 ClusterRuntime* previous = nullptr);
+                 ClusterRuntime* previous = nullptr, unsigned workers = 1);
   ~ClusterRuntime();
 
   const config::ClusterConfig& config() const { return config_; }
@@ -31,6 +35,7 @@ class ClusterRuntime {
   const upstream::HostPool& host(size_t index) const { return *hosts_[index]; }
   const std::string& host_name(size_t index) const { return host_names_[index]; }
   RetryBudget& retry_budget() { return budget_; }
+  CircuitBreakers& breakers() { return breakers_; }
 
   // A usable host not in `excluded` (ejected hosts are skipped), or nullopt.
   std::optional<size_t> pick_host(const std::vector<size_t>& excluded);
@@ -41,8 +46,13 @@ class ClusterRuntime {
   void drain();
 
  private:
-  // The pool of host `address` not yet taken over, marked as taken; null if there is none.
-  std::shared_ptr<upstream::HostPool> take_over(const std::string& address);
+  // The pool of host `address` not yet taken over, marked as taken, and when it became
+  // available (slow start); null if there is none.
+  std::shared_ptr<upstream::HostPool> take_over(const std::string& address,
+                                                TimePoint* available_since);
+  // Slow start: `picked` keeps the pick with the probability of its share, else another
+  // usable host is picked (docs/config.md "Slow start").
+  size_t apply_slow_start(size_t picked);
 
   config::ClusterConfig config_;
   std::vector<std::shared_ptr<upstream::HostPool>> hosts_;
@@ -53,6 +63,13 @@ class ClusterRuntime {
   std::unique_ptr<upstream::LoadBalancer> balancer_;
   std::vector<upstream::HostCandidate> candidates_;  // scratch for pick_host
   RetryBudget budget_;
+  CircuitBreakers breakers_;
+  const Clock& clock_;
+  // Slow start, per host: when it became available, and whether it was ejected at the last
+  // pick (its return from ejection restarts the ramp).
+  std::vector<TimePoint> available_since_;
+  std::vector<bool> was_ejected_;
+  std::minstd_rand random_;
 };
 
 // Everything a worker needs to proxy under one config generation. A request holds a shared_ptr
@@ -71,6 +88,9 @@ struct WorkerRuntime {
   std::vector<std::unique_ptr<ClusterRuntime>> clusters;
 
   ClusterRuntime* find_cluster(std::string_view name);
+  // The rate limiters of the routes, by route index, fetched from the process-wide
+  // OverloadState on first use (DownstreamSession); null entries: not fetched yet.
+  std::vector<std::shared_ptr<RateLimiter>> rate_limiters;
 };
 
 }  // namespace needle::proxy

@@ -157,7 +157,11 @@ net::Task<void> DownstreamSession::run() {
     // Routing is plain code: only the chosen path is a coroutine (a frame less per request).
     bool keep = false;
     if (ClusterRuntime* cluster = route_request()) {
-      keep = co_await proxy_to_cluster(*cluster, record_);
+      if (const auto wait = rate_limit_wait()) {
+        keep = co_await send_rate_limited(*wait);
+      } else {
+        keep = co_await proxy_to_cluster(*cluster, record_);
+      }
     } else if (!path_problem_.empty()) {
       keep = co_await send_local(record_, 400, Cause::bad_request, path_problem_,
                                  body_complete_ && may_keep_client());
@@ -406,6 +410,7 @@ ClusterRuntime* DownstreamSession::route_request() {
     return nullptr;
   }
   record.route.assign(match->route_name);
+  route_index_ = match->route_index;
   route_ = &runtime_->config->routes[match->route_index];
   if (route_->return_action) return nullptr;  // run() answers it
   if (route_->rewrite_prefix) rewrite_target(*route_);
@@ -440,6 +445,11 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
     case BodyReadStatus::more:
     case BodyReadStatus::complete:
       break;
+  }
+  // Circuit breakers (docs/config.md "Circuit breakers"): refused at once, never queued.
+  CircuitBreakers::Slot request_slot;
+  if (const auto full = cluster.breakers().enter_request(request_slot)) {
+    co_return co_await send_overflow(cluster, record, *full);
   }
 
   // The facts of this request that every retry decision needs; each attempt adds its own.
@@ -488,6 +498,12 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
     upstream::ConnectionLease lease;
     if (!fresh_only) lease = pool.checkout_idle(replayable_if_reused);
     if (!lease) {
+      CircuitBreakers::Slot pending_slot;  // waiting for a new connection until it is settled
+      if (const auto full = cluster.breakers().enter_pending(
+              pool.idle_count() + pool.active_requests(), pending_slot)) {
+        record.attempts.pop_back();  // no attempt was made
+        co_return co_await send_overflow(cluster, record, *full);
+      }
       auto connected = co_await pool.connect();
       if (!connected.lease) {
         attempt.cause = connected.cause;
@@ -577,7 +593,7 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
 
 net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, int status,
                                               Cause cause, std::string_view detail,
-                                              bool keep_alive) {
+                                              bool keep_alive, std::string_view extra_fields) {
   record.status = status;
   record.cause = cause;
   if (record.detail.empty()) record.detail = std::string(detail);
@@ -585,7 +601,7 @@ net::Task<bool> DownstreamSession::send_local(observe::RequestRecord& record, in
   scratch_head_.clear();
   // record.method is empty when the head did not parse (then no HEAD is known to be pending).
   http::write_local_response(status, detail, !keep_alive, record.request_id, scratch_head_,
-                             record.method == "HEAD");
+                             record.method == "HEAD", extra_fields);
   const asio::const_buffer out = asio::buffer(scratch_head_);
   const bool written = co_await write_client(std::span(&out, 1));
   record.bytes_out += scratch_head_.size();

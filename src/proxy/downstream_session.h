@@ -100,7 +100,14 @@ class DownstreamSession {
   net::Task<bool> write_client(std::span<const asio::const_buffer> buffers);
   // needle's own response (errors, 404, ...). Returns whether the connection may be kept.
   net::Task<bool> send_local(observe::RequestRecord& record, int status, Cause cause,
-                             std::string_view detail, bool keep_alive);
+                             std::string_view detail, bool keep_alive,
+                             std::string_view extra_fields = {});
+  // Overload protection (overload_guard.cc): the route's rate limit refuses the request just
+  // routed (then the wait until its key has a token), or nullopt; the 429 and 503 replies.
+  std::optional<Duration> rate_limit_wait();
+  net::Task<bool> send_rate_limited(Duration wait);
+  net::Task<bool> send_overflow(ClusterRuntime& cluster, observe::RequestRecord& record,
+                                Breaker breaker);
   // Lingering close (RFC 9112 9.6) after needle's own reply that ends the connection.
   net::Task<void> linger_close();
   // The Exchange in progress waits for its upstream (begin) / its response started or it ended
@@ -128,6 +135,7 @@ class DownstreamSession {
   net::Stream socket_;  // the client connection, plain or TLS (net/stream.h)
   observe::TlsFacts tls_facts_;  // set once for a TLS client: every record points to it
   std::string client_address_;  // ip only: X-Forwarded-For
+  size_t route_index_ = 0;      // the request's route (valid when route_request() matched)
   std::string client_peer_;     // "ip:port": the access log's `client`
   std::optional<config::IpAddress16> client_ip_;  // the peer, for server.trusted_proxies
   // When the current request head started arriving (docs/access-log.md `time`, `duration_ms`).

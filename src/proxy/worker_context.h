@@ -12,6 +12,7 @@
 #include "net/io_types.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
+#include "proxy/overload_state.h"
 #include "proxy/request_id.h"
 
 namespace needle::proxy {
@@ -105,6 +106,9 @@ struct WorkerContext {
   KeepAlivePark* park = nullptr;
   uint64_t idle_epoch = 0;  // park sweeps done so far
   TunnelSlots tunnel_slots;
+  // Rate limiters and refusal counts shared by every worker (set before start); null: no route
+  // is rate limited and refusals are not counted (tests that run sessions without a server).
+  std::shared_ptr<OverloadState> overload;
 };
 
 }  // namespace needle::proxy

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include <asio/post.hpp>
 #include <fmt/format.h>
 
 #include "base/heap_release.h"
@@ -12,6 +13,7 @@
 #include "config/reload_check.h"
 #include "net/listener.h"
 #include "server/listen_fds.h"
+#include "observe/overload_metrics.h"
 
 namespace needle::server {
 namespace {
@@ -96,10 +98,18 @@ int Server::run() {
   }
 
   observability_ = std::make_unique<Observability>(*config_);
+  // The first answers before the workers start, so they begin with addresses rather than
+  // names resolved per connect (a name still unanswered then joins when its answer comes).
+  discovery_ = std::make_unique<upstream::DnsDiscovery>(
+      [this] { asio::post(control_, [this] { publish_resolved(); }); });
+  discovery_->set_targets(*config_);
+  discovery_->wait_first_round(Millis(3000));
+  running_ = resolved_config();
   const unsigned count = effective_worker_count(*config_);
   for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(
-        std::make_unique<Worker>(i, config_, observability_->make_worker_observer(i)));
+    auto worker = std::make_unique<Worker>(i, running_, observability_->make_worker_observer(i));
+    worker->context().overload = overload_;
+    workers_.push_back(std::move(worker));
   }
   if (int status = listen_all(endpoints); status != 0) return status;
   restore_upgrade_state();
@@ -119,6 +129,7 @@ int Server::run() {
   wait_signals();
   control_.run();
 
+  discovery_.reset();
   for (auto& worker : workers_) worker->join();
   observability_->stop();
   log::info("server", "needle stopped");
@@ -204,11 +215,49 @@ bool Server::apply_reload(const config::ReloadCheck& check,
     observability_->reconfigure_alerts(fresh->alerts);
   }
   config_ = fresh;
-  for (auto& worker : workers_) worker->post_reload(fresh);
+  discovery_->set_targets(*config_);
+  running_ = resolved_config();
+  for (auto& worker : workers_) worker->post_reload(running_);
   return true;
 }
 
+std::shared_ptr<const config::Config> Server::resolved_config() const {
+  return std::make_shared<const config::Config>(
+      upstream::expand_resolved_hosts(*config_, discovery_->answers()));
+}
+
+void Server::publish_resolved() {
+  if (shutting_down_) return;
+  auto next = resolved_config();
+  auto hosts_of = [](const config::Config& config) {
+    std::vector<std::string> hosts;
+    for (const auto& cluster : config.clusters) {
+      hosts.push_back(cluster.name);
+      for (const auto& host : cluster.hosts) hosts.push_back(host.to_string());
+    }
+    return hosts;
+  };
+  if (running_ && hosts_of(*next) == hosts_of(*running_)) return;
+  running_ = std::move(next);
+  for (auto& worker : workers_) worker->post_reload(running_);
+}
+
+std::string Server::render_overload_metrics() const {
+  observe::OverloadMetrics metrics = overload_->snapshot();
+  for (const auto& target : discovery_->stats()) {
+    metrics.dns.push_back(
+        {target.cluster, target.name, target.resolutions, target.failures, target.addresses});
+  }
+  for (const auto& cluster : running_->clusters) {
+    metrics.hosts.push_back({cluster.name, cluster.hosts.size()});
+  }
+  std::string out;
+  observe::render_overload_metrics(metrics, out);
+  return out;
+}
+
 void Server::begin_shutdown(bool handed_over) {
+
   if (shutting_down_) return;
   shutting_down_ = true;
   // /ready answers 503 from now on (docs/architecture.md "Reload and shutdown"); after an
@@ -252,7 +301,7 @@ AdminResponse Server::handle_admin(std::string_view method, std::string_view pat
   }
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8",
-            observability_->render_metrics(workers_)};
+            observability_->render_metrics(workers_) + render_overload_metrics()};
   }
   if (path == "/pools") {
     return {200, "application/json", observability_->render_pools(workers_)};

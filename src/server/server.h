@@ -12,10 +12,12 @@
 #include "config/config.h"
 #include "config/reload_check.h"
 #include "net/io_types.h"
+#include "proxy/overload_state.h"
 #include "server/admin_server.h"
 #include "server/observability.h"
 #include "server/upgrade.h"
 #include "server/worker.h"
+#include "upstream/dns_discovery.h"
 
 namespace needle::server {
 
@@ -50,6 +52,12 @@ class Server {
   std::string write_upgrade_state();
   void remove_upgrade_state();
   void restore_upgrade_state();  // before the workers start
+  // DNS discovery (docs/architecture.md "Discovery by DNS"), control thread: the config the
+  // workers run, config_ with each resolved name replaced by its addresses; publish_resolved()
+  // posts it to the workers when an answer changed it.
+  std::shared_ptr<const config::Config> resolved_config() const;
+  void publish_resolved();
+  std::string render_overload_metrics() const;
   void poll_workers_stopped();
   AdminResponse handle_admin(std::string_view method, std::string_view path);
 
@@ -70,6 +78,10 @@ class Server {
   std::vector<PassedSocket> handoff_;
   Upgrade upgrade_;
   std::string upgrade_state_dir_;
+  std::shared_ptr<const config::Config> running_;  // what the workers run (resolved_config())
+  std::shared_ptr<proxy::OverloadState> overload_ = std::make_shared<proxy::OverloadState>();
+  // Last member: destroyed (its thread joined) first, as its callback posts to control_.
+  std::unique_ptr<upstream::DnsDiscovery> discovery_;
 };
 
 unsigned effective_worker_count(const config::Config& config);
