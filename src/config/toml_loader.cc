@@ -13,6 +13,7 @@
 
 #include "base/duration.h"
 #include "config/config.h"
+#include "config/health_section.h"
 #include "config/source_map.h"
 #include "config/value_text.h"
 
@@ -435,6 +436,8 @@ void read_cluster(TableReader& r, ClusterConfig& c) {
   r.integer("retry_budget_min_per_second", c.retry_budget_min_per_second);
   r.integer("eject_after_connect_failures", c.eject_after_connect_failures);
   r.duration("eject_duration", c.eject_duration);
+  read_cluster_health({r.context().file, r.context().errors, r.context().places},
+                      "cluster." + c.name, r.take("health_check"), r.take("outlier_detection"), c);
   r.finish(fmt::format("[cluster.{}]", c.name));
 }
 

@@ -44,6 +44,15 @@ void log_refused(const std::vector<config::ConfigError>& errors) {
   log::error("config", "reload refused: keeping the running configuration");
 }
 
+// How long start-up waits for the first round of health checks.
+Millis first_round_wait(const config::Config& config) {
+  Millis wait{0};
+  for (const auto& cluster : config.clusters) {
+    if (cluster.health_check) wait = std::max(wait, cluster.health_check->timeout + Millis(100));
+  }
+  return wait;
+}
+
 }  // namespace
 
 unsigned effective_worker_count(const config::Config& config) {
@@ -91,9 +100,18 @@ int Server::run() {
   }
 
   observability_ = std::make_unique<Observability>(*config_);
+  // Hosts are registered before the workers build their runtimes on them (initial states).
+  health_ = std::make_unique<upstream::HealthService>(
+      SteadyClock::instance(),
+      [this](const std::string& cluster, const std::string& host, const upstream::IdleClose& close) {
+        post_idle_close(cluster, host, close);
+      });
+  health_->registry().apply(*config_);
+  observability_->set_health(&health_->registry());
   const unsigned count = effective_worker_count(*config_);
   for (unsigned i = 0; i < count; ++i) {
-    auto worker = std::make_unique<Worker>(i, config_, observability_->make_worker_observer(i));
+    auto worker = std::make_unique<Worker>(i, config_, observability_->make_worker_observer(i),
+                                           &health_->registry());
     std::string failed;
     if (auto ec = worker->open_listeners(endpoints, &failed)) {
       log::error("server", "cannot listen on {}: {}", failed, ec.message());
@@ -115,6 +133,9 @@ int Server::run() {
     }
     admin_.start();
   }
+  // The first round of health checks, before the workers accept: bounded by the longest check
+  // timeout (a host that does not answer by then stays out until it passes).
+  health_->start(first_round_wait(*config_));
   for (auto& worker : workers_) worker->start();
 
   std::string addresses;
@@ -131,6 +152,7 @@ int Server::run() {
   control_.run();
 
   for (auto& worker : workers_) worker->join();
+  health_->stop();
   observability_->stop();
   log::info("server", "needle stopped");
   return 0;
@@ -212,6 +234,7 @@ bool Server::apply_reload(const config::ReloadCheck& check,
     observability_->reconfigure_alerts(fresh->alerts);
   }
   config_ = fresh;
+  health_->reconfigure(*fresh);  // before the workers build runtimes on the new hosts
   for (auto& worker : workers_) worker->post_reload(fresh);
   return true;
 }
@@ -244,6 +267,19 @@ void Server::poll_workers_stopped() {
     signals_.cancel();
     control_.stop();
   });
+}
+
+void Server::post_idle_close(const std::string& cluster, const std::string& host,
+                             const upstream::IdleClose& close) {
+  for (auto& worker : workers_) {
+    worker->post([cluster, host, close](Worker& w) {
+      proxy::ClusterRuntime* runtime = w.context().runtime->find_cluster(cluster);
+      if (!runtime) return;
+      for (size_t i = 0; i < runtime->host_count(); ++i) {
+        if (runtime->host_name(i) == host) runtime->host(i).note_idle_close_elsewhere(close);
+      }
+    });
+  }
 }
 
 AdminResponse Server::handle_admin(std::string_view method, std::string_view path) {
