@@ -156,6 +156,30 @@ std::string_view lb_policy_name(LbPolicy policy);
 // The spelling used in the TOML file: "never", "idempotency-key", "reused-connection".
 std::string_view retry_non_idempotent_name(RetryNonIdempotent mode);
 
+// --- Upstream health (issue 20; docs/config.md "Health checks", "Outlier detection") -------
+enum class HealthCheckType { http, tcp };
+// [cluster.NAME.health_check]: one checker per process probes every host of the cluster.
+struct HealthCheckConfig {
+  HealthCheckType type = HealthCheckType::http;
+  std::string path = "/healthz";                 // http: GET target
+  std::optional<std::string> host;               // http: Host header; default the host's address
+  std::vector<int> expected_statuses = {200};    // http: a pass
+  Millis interval = 2s;                          // from the end of one check to the next
+  Millis timeout = 1s;                           // connect + response head and body
+  uint32_t healthy_threshold = 2;                // passes that bring an unhealthy host back
+  uint32_t unhealthy_threshold = 3;              // failures that take a healthy host out
+  bool initial_healthy = false;                  // initial_state = "healthy" | "unhealthy"
+};
+// [cluster.NAME.outlier_detection]: passive, from the outcomes of real requests, process-wide.
+struct OutlierDetectionConfig {
+  uint32_t consecutive_5xx = 5;                  // 0 = off
+  uint32_t consecutive_gateway_failure = 5;      // connect failure, reset, timeout; 0 = off
+  Millis base_ejection_time = 30s;               // times the host's ejection count...
+  Millis max_ejection_time = 300s;               // ...capped here
+  uint32_t max_ejection_percent = 50;            // at least one host may always be ejected
+  Millis interval = 10s;                         // an ejection count decays by one per interval
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<HostPort> hosts;
@@ -181,6 +205,8 @@ struct ClusterConfig {
   DnsDiscoveryConfig dns;                        // host names in `hosts`
   CircuitBreakerConfig breakers;
   Millis slow_start = 0ms;                       // 0 = off
+  std::optional<HealthCheckConfig> health_check;            // nullopt: no active checks
+  std::optional<OutlierDetectionConfig> outlier_detection;  // nullopt: per-worker ejection only
 };
 
 struct AlertsConfig {

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "config/route_section.h"
 #include "config/discovery_section.h"
+#include "config/health_section.h"
 #include "config/source_map.h"
 #include "config/tls_section.h"
 #include "config/value_text.h"
@@ -509,6 +510,8 @@ void read_cluster(TableReader& r, ClusterConfig& c) {
     read_cluster_tls({ctx.file, ctx.errors, ctx.places}, r.key("tls"), *tls, c.tls);
   }
   read_cluster_discovery(r, c);
+  read_cluster_health({r.context().file, r.context().errors, r.context().places},
+                      "cluster." + c.name, r.take("health_check"), r.take("outlier_detection"), c);
   r.finish(fmt::format("[cluster.{}]", c.name));
 }
 

@@ -35,6 +35,9 @@ struct PoolSnapshot {
   uint64_t probes_skipped = 0;  // reuses handed out without a checkout probe (decision 0004)
   uint64_t tls_resumed = 0;     // TLS connections opened with a resumed handshake (issue 18)
   std::vector<std::pair<std::string, uint64_t>> evicted_by_reason;  // reason name -> count
+  // Process-wide upstream health (issue 20): "healthy", "unhealthy" (failing active checks) or
+  // "ejected" (outlier detection); the same for every worker.
+  std::string health = "healthy";
 };
 
 struct WorkerSnapshot {

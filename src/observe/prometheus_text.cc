@@ -421,7 +421,9 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   render_tunnels(x, merged);
   if (extras.alerts) render_alerts(x, *extras.alerts);
   render_tls(x, merged);
-  return x.take();
+  std::string out = x.take();
+  append_health_prometheus(out, extras.health);
+  return out;
 }
 
 }  // namespace needle::observe
@@ -441,7 +443,8 @@ void append_optional_ms(std::string& out, std::string_view key, const std::optio
 
 }  // namespace
 
-std::string render_pools_json(std::span<const WorkerSnapshot> workers) {
+std::string render_pools_json(std::span<const WorkerSnapshot> workers,
+                              const std::vector<ClusterHealthSnapshot>& health) {
   std::string out = "{\"workers\":[";
   for (size_t w = 0; w < workers.size(); ++w) {
     const WorkerSnapshot& worker = workers[w];
@@ -465,6 +468,8 @@ std::string render_pools_json(std::span<const WorkerSnapshot> workers) {
       append_optional_ms(out, "learned_ms", pool.learned_ms);
       append_optional_ms(out, "survived_ms", pool.survived_ms);
       fmt::format_to(std::back_inserter(out), ",\"reuse_stopped\":{}", pool.reuse_stopped);
+      out += ",\"health\":";
+      json::append_string(out, pool.health);
       append_optional_ms(out, "suspect_ms", pool.suspect_ms);
       append_optional_ms(out, "request_cap", pool.request_cap);
       append_optional_ms(out, "last_close_age_ms", pool.last_close_age_ms);
@@ -490,7 +495,9 @@ std::string render_pools_json(std::span<const WorkerSnapshot> workers) {
     }
     out += "]}";
   }
-  out += "]}\n";
+  out += ']';
+  if (!health.empty()) append_health_json(out, health);
+  out += "}\n";
   return out;
 }
 

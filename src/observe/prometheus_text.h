@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "observe/alert_stats.h"
+#include "observe/health_snapshot.h"
 #include "observe/pool_snapshot.h"
 
 namespace needle::observe {
@@ -18,6 +19,7 @@ inline constexpr std::string_view kPrometheusContentType =
 struct ScrapeExtras {
   std::string_view version = "unknown";  // needle_build_info{version}
   std::optional<AlertStats> alerts;      // needle_alert_* families; omitted when nullopt
+  std::vector<ClusterHealthSnapshot> health;  // upstream health families; omitted when empty
 };
 
 // Merges the workers' shards (counters and histograms summed) and pools (per cluster/host:
@@ -28,7 +30,9 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers,
 
 // {"workers":[{"worker":0,"pools":[{"cluster":..,"host":..,"idle":..,"busy":..,
 //   "effective_limit_ms":..,"limit_source":..,"hint_ms":..|null,...}]}]}
-std::string render_pools_json(std::span<const WorkerSnapshot> workers);
+// `health` adds ,"health":[...] after "workers" (observe/health_snapshot.h).
+std::string render_pools_json(std::span<const WorkerSnapshot> workers,
+                              const std::vector<ClusterHealthSnapshot>& health = {});
 
 // Label value escaping of the text format: backslash, double quote and line feed.
 void append_label_value(std::string& out, std::string_view value);

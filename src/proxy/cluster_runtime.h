@@ -15,6 +15,7 @@
 #include "proxy/retry_policy.h"
 #include "proxy/router.h"
 #include "upstream/connection_pool.h"
+#include "upstream/host_health.h"
 #include "upstream/load_balancer.h"
 
 namespace needle::proxy {
@@ -24,9 +25,12 @@ class ClusterRuntime {
   // `previous`: the same-named cluster of the generation being replaced, or null. Each of its
   // hosts whose address is listed again is taken over (the same HostPool, reconfigured) instead
   // of built afresh; see docs/architecture.md "Reload and shutdown". `workers`: how many
-  // workers share the circuit breakers' limits (CircuitBreakers).
+  // workers share the circuit breakers' limits (CircuitBreakers). `health`: the cluster's
+  // process-wide health (upstream/host_health.h); null = every host is always in rotation
+  // (tests that need no health thread).
   ClusterRuntime(net::Executor executor, const config::ClusterConfig& config, const Clock& clock,
-                 ClusterRuntime* previous = nullptr, unsigned workers = 1);
+                 ClusterRuntime* previous = nullptr, unsigned workers = 1,
+                 std::shared_ptr<upstream::ClusterHealth> health = nullptr);
   ~ClusterRuntime();
 
   const config::ClusterConfig& config() const { return config_; }
@@ -41,6 +45,13 @@ class ClusterRuntime {
   std::optional<size_t> pick_host(const std::vector<size_t>& excluded);
   // Some usable host other than those in `excluded` exists.
   bool has_other_host(const std::vector<size_t>& excluded) const;
+  // --- upstream health (docs/architecture.md "Upstream health") -----------------------------
+  // Every host is out of rotation (failing checks or ejected): picks use them all (panic).
+  bool in_panic() const { return health_ && health_->panic(); }
+  // The outcome of an attempt on host `index`, for outlier detection.
+  void report_attempt(size_t index, Cause cause, int status);
+  // The host's process-wide health; null without a registry.
+  const upstream::HostHealth* host_health(size_t index) const { return host_health_[index].get(); }
   // Drains the pools this generation still owns; those a newer generation took over keep
   // serving it.
   void drain();
@@ -60,6 +71,10 @@ class ClusterRuntime {
   // handed_over_[i]: hosts_[i] now belongs to a newer generation too, which drains it when it
   // drops it; this one must not. Requests of this generation still in flight use it meanwhile.
   std::vector<bool> handed_over_;
+  // In rotation per the process-wide health (panic: every host), and not ejected here.
+  bool usable(size_t index, bool panic) const;
+  std::shared_ptr<upstream::ClusterHealth> health_;
+  std::vector<std::shared_ptr<upstream::HostHealth>> host_health_;  // parallel to hosts_
   std::unique_ptr<upstream::LoadBalancer> balancer_;
   std::vector<upstream::HostCandidate> candidates_;  // scratch for pick_host
   RetryBudget budget_;
@@ -80,7 +95,8 @@ class ClusterRuntime {
 // generation drains only the pools nobody took over.
 struct WorkerRuntime {
   WorkerRuntime(net::Executor executor, std::shared_ptr<const config::Config> config,
-                const Clock& clock, WorkerRuntime* previous = nullptr);
+                const Clock& clock, WorkerRuntime* previous = nullptr,
+                upstream::HealthRegistry* health = nullptr);
   ~WorkerRuntime();
 
   std::shared_ptr<const config::Config> config;

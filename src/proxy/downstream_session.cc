@@ -15,6 +15,14 @@
 namespace needle::proxy {
 namespace {
 
+// No attempt of the request got a connection to its host (panic mode's 503, issue 20).
+bool no_host_connected(const observe::RequestRecord& record) {
+  for (const auto& attempt : record.attempts) {
+    if (attempt.connection_id != 0) return false;
+  }
+  return true;
+}
+
 http::ParserLimits limits_from(const config::ServerConfig& server) {
   http::ParserLimits limits;
   limits.max_request_line = server.max_request_line;
@@ -507,6 +515,7 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
       auto connected = co_await pool.connect();
       if (!connected.lease) {
         attempt.cause = connected.cause;
+        cluster.report_attempt(*host_index, connected.cause, 0);
         attempt.duration = worker_.clock.now() - attempt_start;
         record.detail = fmt::format("connect {}: {}", attempt.upstream, connected.error.message());
         excluded.push_back(*host_index);  // a connect failure never goes back to that host
@@ -534,6 +543,7 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
     const ExchangeResult result = co_await exchange.run();
     attempt.duration = worker_.clock.now() - attempt_start;
     attempt.cause = result.cause;  // stray_bytes_after_response even on a relayed response
+    cluster.report_attempt(*host_index, result.cause, result.response_relayed ? result.status : 0);
     if (result.switched_protocols) {
       co_await run_tunnel(exchange, record);
       co_return false;  // the connection carried another protocol: it ends with the tunnel
@@ -577,6 +587,14 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
   // Every attempt failed before a response could be relayed: explain it. A retry the budget
   // refused is the request's cause (its attempts say what failed).
   const observe::AttemptRecord& last = record.attempts.back();
+  if (cluster.in_panic() && no_host_connected(record)) {
+    // Panic mode (every host out) and not one host took a connection: nothing is there.
+    std::string detail =
+        fmt::format("panic mode: every host of cluster {} is out; upstream {} failed: {}",
+                    cfg.name, last.upstream, cause_name(last.cause));
+    co_return co_await send_local(record, 503, Cause::no_healthy_host, detail,
+                                  body_complete_ && may_keep_client());
+  }
   const Cause cause = budget_refused ? Cause::retry_budget_exhausted : last.cause;
   const int status = last.cause == Cause::response_timeout ? 504 : 502;
   log::warn("proxy", "request {} {} {}: {} after {} attempt(s): {} ({})", record.request_id,

@@ -109,6 +109,11 @@ std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& ru
         snap.close_verdicts.emplace_back(std::string(upstream::close_verdict_name(verdict)),
                                          estimator.verdicts(verdict));
       }
+      if (const upstream::HostHealth* health = cluster->host_health(i)) {
+        snap.health = health->out_for(upstream::OutReason::failed_check) ? "unhealthy"
+                      : health->out_for(upstream::OutReason::ejected)    ? "ejected"
+                                                                         : "healthy";
+      }
       snap.opened = counters.opened;
       snap.reused = counters.reused;
       snap.probes_skipped = counters.probes_skipped;
@@ -123,6 +128,37 @@ std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& ru
     }
   }
   return pools;
+}
+
+std::vector<observe::ClusterHealthSnapshot> snapshot_health(
+    const upstream::HealthRegistry& health) {
+  std::vector<observe::ClusterHealthSnapshot> clusters;
+  for (const auto& cluster : health.clusters()) {
+    observe::ClusterHealthSnapshot c;
+    c.cluster = cluster->name();
+    c.active_checks = cluster->health_check().has_value();
+    c.outlier_detection = cluster->outlier_detection().has_value();
+    c.panic = cluster->panic();
+    c.panic_picks = cluster->panic_picks();
+    for (const auto& host : cluster->hosts()) {
+      observe::HostHealthSnapshot h;
+      h.host = host->address();
+      h.failed_check = host->out_for(upstream::OutReason::failed_check);
+      h.ejected = host->out_for(upstream::OutReason::ejected);
+      h.checks_passed = host->checks(true);
+      h.checks_failed = host->checks(false);
+      for (size_t r = 0; r < static_cast<size_t>(upstream::EjectReason::count_); ++r) {
+        const auto reason = static_cast<upstream::EjectReason>(r);
+        h.ejections.emplace_back(std::string(upstream::eject_reason_name(reason)),
+                                 host->ejections(reason));
+      }
+      h.checker_idle_close_ms = host->checker_idle_close_ms();
+      h.checker_idle_closes = host->checker_idle_closes();
+      c.hosts.push_back(std::move(h));
+    }
+    clusters.push_back(std::move(c));
+  }
+  return clusters;
 }
 
 std::vector<observe::WorkerSnapshot> Observability::gather(
@@ -156,11 +192,14 @@ std::string Observability::render_metrics(std::vector<std::unique_ptr<Worker>>& 
   observe::ScrapeExtras extras;
   extras.version = NEEDLE_VERSION_STRING;
   if (alerts_ever_started_) extras.alerts = alert_stats();
+  if (health_) extras.health = snapshot_health(*health_);
   return observe::render_prometheus(snapshots, extras);
 }
 
 std::string Observability::render_pools(std::vector<std::unique_ptr<Worker>>& workers) {
-  return observe::render_pools_json(gather(workers));
+  return observe::render_pools_json(gather(workers),
+                                    health_ ? snapshot_health(*health_)
+                                            : std::vector<observe::ClusterHealthSnapshot>{});
 }
 
 void Observability::reopen_logs() {

@@ -13,8 +13,10 @@
 #include "config/config.h"
 #include "observe/access_log.h"
 #include "observe/alert_notifier.h"
+#include "observe/health_snapshot.h"
 #include "observe/pool_snapshot.h"
 #include "server/worker.h"
+#include "upstream/host_health.h"
 
 namespace needle::server {
 
@@ -58,6 +60,8 @@ class Observability {
   // workers' 5xx from now on; the old one delivers what it holds on a thread of its own (its
   // stop() may wait for an unreachable webhook) and its counts stay in the metrics.
   void reconfigure_alerts(const config::AlertsConfig& alerts);
+  // The process-wide upstream health shown by /metrics and /pools (null: none).
+  void set_health(const upstream::HealthRegistry* health) { health_ = health; }
 
  private:
   using NotifierPtr = std::shared_ptr<observe::AlertNotifier>;
@@ -76,9 +80,13 @@ class Observability {
   observe::AlertStats retired_stats_;  // counts of notifiers that finished
   std::vector<std::thread> retiring_threads_;  // control thread only; joined by stop()
   bool alerts_ever_started_ = false;           // then the needle_alert_* families stay on /metrics
+  const upstream::HealthRegistry* health_ = nullptr;
 };
 
 // The state of every pool of one worker (runs on that worker's thread).
 std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& runtime);
+// The process-wide upstream health (any thread: atomics and the registry's locks).
+std::vector<observe::ClusterHealthSnapshot> snapshot_health(
+    const upstream::HealthRegistry& health);
 
 }  // namespace needle::server

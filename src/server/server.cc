@@ -48,6 +48,15 @@ void log_refused(const std::vector<config::ConfigError>& errors) {
   log::error("config", "reload refused: keeping the running configuration");
 }
 
+// How long start-up waits for the first round of health checks.
+Millis first_round_wait(const config::Config& config) {
+  Millis wait{0};
+  for (const auto& cluster : config.clusters) {
+    if (cluster.health_check) wait = std::max(wait, cluster.health_check->timeout + Millis(100));
+  }
+  return wait;
+}
+
 }  // namespace
 
 unsigned effective_worker_count(const config::Config& config) {
@@ -105,14 +114,26 @@ int Server::run() {
   discovery_->set_targets(*config_);
   discovery_->wait_first_round(Millis(3000));
   running_ = resolved_config();
+  // Hosts are registered before the workers build their runtimes on them (initial states).
+  health_ = std::make_unique<upstream::HealthService>(
+      SteadyClock::instance(),
+      [this](const std::string& cluster, const std::string& host, const upstream::IdleClose& close) {
+        post_idle_close(cluster, host, close);
+      });
+  health_->registry().apply(*running_);
+  observability_->set_health(&health_->registry());
   const unsigned count = effective_worker_count(*config_);
   for (unsigned i = 0; i < count; ++i) {
-    auto worker = std::make_unique<Worker>(i, running_, observability_->make_worker_observer(i));
+    auto worker = std::make_unique<Worker>(i, running_, observability_->make_worker_observer(i),
+                                           &health_->registry());
     worker->context().overload = overload_;
     workers_.push_back(std::move(worker));
   }
   if (int status = listen_all(endpoints); status != 0) return status;
   restore_upgrade_state();
+  // The first round of health checks, before the workers accept: bounded by the longest check
+  // timeout (a host that does not answer by then stays out until it passes).
+  health_->start(first_round_wait(*running_));
   for (auto& worker : workers_) worker->start();
 
   std::string addresses;
@@ -131,6 +152,7 @@ int Server::run() {
 
   discovery_.reset();
   for (auto& worker : workers_) worker->join();
+  health_->stop();
   observability_->stop();
   log::info("server", "needle stopped");
   return 0;
@@ -217,6 +239,7 @@ bool Server::apply_reload(const config::ReloadCheck& check,
   config_ = fresh;
   discovery_->set_targets(*config_);
   running_ = resolved_config();
+  health_->reconfigure(*running_);  // before the workers build runtimes on the new hosts
   for (auto& worker : workers_) worker->post_reload(running_);
   return true;
 }
@@ -239,6 +262,7 @@ void Server::publish_resolved() {
   };
   if (running_ && hosts_of(*next) == hosts_of(*running_)) return;
   running_ = std::move(next);
+  health_->reconfigure(*running_);  // new addresses are checked like any new host
   for (auto& worker : workers_) worker->post_reload(running_);
 }
 
@@ -288,6 +312,19 @@ void Server::poll_workers_stopped() {
     signals_.cancel();
     control_.stop();
   });
+}
+
+void Server::post_idle_close(const std::string& cluster, const std::string& host,
+                             const upstream::IdleClose& close) {
+  for (auto& worker : workers_) {
+    worker->post([cluster, host, close](Worker& w) {
+      proxy::ClusterRuntime* runtime = w.context().runtime->find_cluster(cluster);
+      if (!runtime) return;
+      for (size_t i = 0; i < runtime->host_count(); ++i) {
+        if (runtime->host_name(i) == host) runtime->host(i).note_idle_close_elsewhere(close);
+      }
+    });
+  }
 }
 
 AdminResponse Server::handle_admin(std::string_view method, std::string_view path) {

@@ -18,6 +18,7 @@
 #include "server/upgrade.h"
 #include "server/worker.h"
 #include "upstream/dns_discovery.h"
+#include "upstream/health_service.h"
 
 namespace needle::server {
 
@@ -60,6 +61,9 @@ class Server {
   std::string render_overload_metrics() const;
   void poll_workers_stopped();
   AdminResponse handle_admin(std::string_view method, std::string_view path);
+  // The health checker's idle-close measurement for every worker's pool of that host.
+  void post_idle_close(const std::string& cluster, const std::string& host,
+                       const upstream::IdleClose& close);
 
   std::shared_ptr<const config::Config> config_;
   std::string config_path_;
@@ -68,6 +72,8 @@ class Server {
   asio::signal_set signals_;
   net::Timer drain_timer_;
   net::Timer poll_timer_;
+  // Declared before workers_: destroyed after them (their runtimes report to it).
+  std::unique_ptr<upstream::HealthService> health_;
   std::unique_ptr<Observability> observability_;
   std::vector<std::unique_ptr<Worker>> workers_;
   AdminServer admin_;

@@ -18,9 +18,10 @@
 namespace needle::server {
 
 Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
-               std::unique_ptr<WorkerObserver> observer)
+               std::unique_ptr<WorkerObserver> observer, upstream::HealthRegistry* health)
     : context_(index, io_.get_executor(), SteadyClock::instance()),
       observer_(std::move(observer)),
+      health_(health),
       flush_timer_(io_),
       park_sweep_timer_(io_),
       park_(
@@ -28,7 +29,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
           [this](proxy::ParkedClient&& client) { spawn_session(std::move(client)); },
           [this] { connection_closed(); }) {
   context_.runtime = std::make_shared<proxy::WorkerRuntime>(io_.get_executor(), std::move(config),
-                                                            context_.clock);
+                                                            context_.clock, nullptr, health_);
   context_.observer = observer_.get();
   context_.park = &park_;
 }
@@ -265,7 +266,8 @@ void Worker::post_reload(std::shared_ptr<const config::Config> config) {
     // On this thread: the new generation takes over the pools of the hosts it keeps
     // (WorkerRuntime), which only this thread may touch.
     auto fresh = std::make_shared<proxy::WorkerRuntime>(io_.get_executor(), std::move(config),
-                                                        context_.clock, context_.runtime.get());
+                                                        context_.clock, context_.runtime.get(),
+                                                        health_);
     auto old = std::exchange(context_.runtime, std::move(fresh));
     // Pools of hosts the new config dropped: idle connections close now, busy ones when
     // released. Kept pools serve both generations until the old one's last request ends.

@@ -31,8 +31,9 @@ class WorkerObserver : public proxy::RequestObserver {
 
 class Worker {
  public:
+  // `health`: the process-wide host health every runtime reads (null: every host in rotation).
   Worker(unsigned index, std::shared_ptr<const config::Config> config,
-         std::unique_ptr<WorkerObserver> observer);
+         std::unique_ptr<WorkerObserver> observer, upstream::HealthRegistry* health = nullptr);
   ~Worker();
 
   // Opens this worker's listeners (before start()). Fails if an address cannot be bound.
@@ -84,6 +85,7 @@ class Worker {
   WorkerIoContext io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   proxy::WorkerContext context_;
   std::unique_ptr<WorkerObserver> observer_;
+  upstream::HealthRegistry* health_;  // outlives the worker (Server owns both)
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   // Per listener (same order as acceptors_): its TLS context, null for a plain listener.
   std::vector<std::shared_ptr<const tls::ServerTlsContext>> listener_tls_;

@@ -106,6 +106,9 @@ class HostPool : public std::enable_shared_from_this<HostPool> {
   // A reload kept this host: new settings from now on, everything learned and counted stays
   // (PoolCore::reconfigure). Idle connections past a shorter limit go at the next expiry.
   void reconfigure(const PoolSettings& settings);
+  // The health checker saw this host close its kept-alive connection while idle (issue 20):
+  // evidence for the estimator, judged like the pool's own closes (decision 0006).
+  void note_idle_close_elsewhere(const IdleClose& close);
 
   const config::HostPort& address() const;
   size_t idle_count() const;

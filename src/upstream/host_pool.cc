@@ -255,6 +255,11 @@ void HostPool::reconfigure(const PoolSettings& settings) {
   rearm_expiry_timer();
 }
 
+void HostPool::note_idle_close_elsewhere(const IdleClose& close) {
+  impl_->core.estimator().on_idle_close(close);
+  rearm_expiry_timer();  // the limit may have moved; reports a stop of reuse
+}
+
 void HostPool::on_release(std::unique_ptr<UpstreamConnection> conn, const ReleaseInfo& info) {
   const uint64_t id = conn->id();
   if (UpstreamConnection* kept = impl_->core.release(id, std::move(conn), info)) {
