@@ -121,6 +121,24 @@ void MetricsShard::merge_from(const MetricsShard& other) {
   request_duration_.merge_from(other.request_duration_);
   upstream_duration_.merge_from(other.upstream_duration_);
   bytes_.merge_from(other.bytes_);
+  idle_client_closes_.merge_from(other.idle_client_closes_);
+  close_races_.merge_from(other.close_races_);
+}
+
+void MetricsShard::on_idle_client_close(const IdleCloseRecord& record) {
+  const std::string_view listener = or_none(record.listener);
+  const std::string_view outcome = idle_close_outcome_name(record.outcome);
+  ++idle_client_closes_[{listener, outcome}];
+  if (is_close_race(record.outcome)) ++close_races_[{listener, outcome}];
+}
+
+void MetricsShard::add_zero_series_for_listener(std::string_view listener) {
+  listener = or_none(listener);
+  for (size_t i = 0; i < static_cast<size_t>(IdleCloseOutcome::count_); ++i) {
+    const auto outcome = static_cast<IdleCloseOutcome>(i);
+    idle_client_closes_[{listener, idle_close_outcome_name(outcome)}];
+    if (is_close_race(outcome)) close_races_[{listener, idle_close_outcome_name(outcome)}];
+  }
 }
 
 }  // namespace needle::observe

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "observe/idle_close_record.h"
 #include "observe/request_record.h"
 
 namespace needle::observe {
@@ -159,6 +160,15 @@ class MetricsShard {
   // {route}: client bytes in (request body) and out (response head + body).
   const LabelMap<1, ByteCounts>& bytes() const { return bytes_; }
 
+  // ---- Client connections closed idle, and the races seen after them (close_race_watch.h) ----
+  void on_idle_client_close(const IdleCloseRecord& record);
+  // Zero series for a listener: every outcome and both race signals (scrape time only).
+  void add_zero_series_for_listener(std::string_view listener);
+  // {listener, outcome}: every idle close (client_idle_timeout), by what followed it.
+  const LabelMap<2, uint64_t>& idle_client_closes() const { return idle_client_closes_; }
+  // {listener, signal}: the races among them ("request" or "reset").
+  const LabelMap<2, uint64_t>& close_races() const { return close_races_; }
+
  private:
   LabelMap<2, uint64_t> requests_;
   LabelMap<1, uint64_t> responses_5xx_;
@@ -168,6 +178,9 @@ class MetricsShard {
   LabelMap<1, Histogram> request_duration_;
   LabelMap<1, Histogram> upstream_duration_;
   LabelMap<1, ByteCounts> bytes_;
+  // Client idle closes (block above).
+  LabelMap<2, uint64_t> idle_client_closes_;
+  LabelMap<2, uint64_t> close_races_;
 };
 
 }  // namespace needle::observe

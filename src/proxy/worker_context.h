@@ -9,12 +9,14 @@
 #include "base/spare_list.h"
 #include "http/parser.h"
 #include "net/io_types.h"
+#include "observe/idle_close_record.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/request_id.h"
 
 namespace needle::proxy {
 
+class CloseRaceWatch;
 class DownstreamSession;
 class KeepAlivePark;
 
@@ -23,6 +25,8 @@ class RequestObserver {
  public:
   virtual ~RequestObserver() = default;
   virtual void on_request_done(const observe::RequestRecord& record) = 0;
+  // A client connection closed for idling, once its CloseRaceWatch knows what followed.
+  virtual void on_idle_client_close(const observe::IdleCloseRecord& record) { (void)record; }
 };
 
 // Response parsers lent to exchanges: an idle client connection holds none (each parser keeps
@@ -67,6 +71,9 @@ struct WorkerContext {
   // sessions never park (tests that run sessions without a worker).
   KeepAlivePark* park = nullptr;
   uint64_t idle_epoch = 0;  // park sweeps done so far
+  // Closes clients that idled past client_idle_timeout and watches for a late request (null:
+  // plain close; tests that run sessions without a worker).
+  CloseRaceWatch* close_watch = nullptr;
 };
 
 }  // namespace needle::proxy

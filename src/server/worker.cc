@@ -19,6 +19,12 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
       observer_(std::move(observer)),
       flush_timer_(io_),
       park_sweep_timer_(io_),
+      close_watch_(
+          io_.get_executor(), context_.clock, proxy::CloseRaceSettings{},
+          [this](const proxy::CloseRaceReport& report) {
+            context_.observer->on_idle_client_close({report.listener, report.outcome});
+          },
+          [this] { connection_closed(); }),
       park_(
           io_.get_executor(), context_.clock,
           [this](proxy::ParkedClient&& client) { spawn_session(std::move(client)); },
@@ -27,6 +33,11 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
                                                             context_.clock);
   context_.observer = observer_.get();
   context_.park = &park_;
+  context_.close_watch = &close_watch_;
+  park_.set_idle_close_handler([this](proxy::ParkedClient&& client) {
+    close_watch_.close_and_watch(std::move(client.socket), client.idle_since,
+                                 context_.runtime->config->listeners);
+  });
 }
 
 Worker::~Worker() {
@@ -211,6 +222,7 @@ void Worker::post_drain() {
     wake_accept_loops();
     for (auto* session : context_.sessions) session->begin_drain();
     park_.close_all();
+    close_watch_.close_all();
     maybe_finish_drain();
   });
 }
