@@ -9,7 +9,7 @@ packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev clang-format clang-tidy
   libasio-dev node-llhttp libtomlplusplus-dev libcli11-dev libfmt-dev libgtest-dev googletest
   libjemalloc-dev libssl-dev openssl nginx-light haproxy wrk strace prometheus curl python3
-  iproute2 procps slowhttptest
+  iproute2 procps slowhttptest python3-yaml
   libre2-dev libc-ares-dev python3-dnslib
 )
 # Node may come from another source (e.g. NodeSource's nodejs, which bundles npm); installing

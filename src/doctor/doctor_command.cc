@@ -6,6 +6,7 @@
 
 #include "base/duration.h"
 #include "config/config.h"
+#include "doctor/chain.h"
 #include "doctor/idle_probe.h"
 #include "doctor/report.h"
 #include "doctor/target_url.h"
@@ -142,12 +143,30 @@ std::pair<std::string, std::string> split_header(const std::string& text) {
 }  // namespace
 
 void add_doctor_options(CLI::App& sub, DoctorOptions& o) {
+  // Required unless --chain is given (run_doctor checks).
   sub.add_option("url", o.url, "upstream to probe: http://HOST:PORT/PATH (plain HTTP)")
-      ->required()
       ->check(url_validator());
-  add_duration(sub, "--proxy-idle-timeout", o.proxy_idle_timeout,
-               "idle timeout of the proxy in front (nginx keepalive_timeout, ALB idle timeout, "
-               "...), e.g. 75s");
+  sub.add_option_function<std::string>(
+         "--proxy-idle-timeout",
+         [&o](const std::string& text) {
+           o.proxy_idle_timeout_text = text;
+           o.proxy_idle_timeout = parse_duration(text);  // nullopt for a --chain list
+         },
+         "idle timeout of the proxy in front (nginx keepalive_timeout, ALB idle timeout, "
+         "...), e.g. 75s; with --chain, one per front hop: 60s,75s (\"-\": unknown)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            if (parse_duration(text) || parse_idle_timeout_list(text)) return {};
+            return fmt::format("expected a duration like \"75s\" (or, with --chain, a list "
+                               "like \"60s,75s\"), got \"{}\"",
+                               text);
+          },
+          "DURATION[,DURATION...]"));
+  sub.add_option("--chain", o.chain,
+                 "probe a chain of hops, front first: --chain http://gateway/ "
+                 "http://needle:8080/ http://app:3000/ (see docs/doctor.md)")
+      ->expected(2, 16)
+      ->check(url_validator());
   sub.add_option("-c,--config", o.config_path, "needle config: compare each cluster's idle limit");
   sub.add_option("--cluster", o.cluster, "with -c: compare only this cluster");
   sub.add_flag("--json", o.json, "print one JSON object");
@@ -177,6 +196,10 @@ DoctorRun diagnose_target(const DoctorOptions& o) {
     return run;
   }
 
+  if (!o.proxy_idle_timeout_text.empty() && !o.proxy_idle_timeout) {
+    run.error = "--proxy-idle-timeout takes a list only with --chain";
+    return run;
+  }
   std::vector<ProxyLimit> limits;
   if (o.proxy_idle_timeout) {
     ProxyLimit p;
@@ -212,6 +235,11 @@ DoctorRun diagnose_target(const DoctorOptions& o) {
 }
 
 int run_doctor(const DoctorOptions& o, std::FILE* out, std::FILE* err) {
+  if (!o.chain.empty()) return run_chain(o, out, err);
+  if (o.url.empty()) {
+    std::fprintf(err, "needle doctor: give a URL to probe, or --chain URL URL...\n");
+    return 2;
+  }
   if (!o.json) {
     std::fprintf(err,
                  "needle doctor: probing %s with %u connection(s); waiting up to %s for the "

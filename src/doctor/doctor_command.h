@@ -30,6 +30,10 @@ struct DoctorOptions {
   Millis connect_timeout{5'000};     // --connect-timeout
   Millis response_timeout{10'000};   // --response-timeout: request -> whole response
   std::vector<std::string> headers;  // -H "Name: value" (repeatable), added to the GET
+  // --chain URL URL [URL...] (chain.h): the hops of a request path, front first; then `url` is
+  // unused and --proxy-idle-timeout may be a list, one per front hop ("60s,75s", "-": unknown).
+  std::vector<std::string> chain;
+  std::string proxy_idle_timeout_text;  // --proxy-idle-timeout as given
 };
 
 // Registers the positional URL and the flags above on `subcommand`; values land in `options`.

@@ -127,6 +127,24 @@ void MetricsShard::merge_from(const MetricsShard& other) {
   tls_handshake_failures_.merge_from(other.tls_handshake_failures_);
   tunnels_opened_ += other.tunnels_opened_;
   tunnel_closes_.merge_from(other.tunnel_closes_);
+  idle_client_closes_.merge_from(other.idle_client_closes_);
+  close_races_.merge_from(other.close_races_);
+}
+
+void MetricsShard::on_idle_client_close(const IdleCloseRecord& record) {
+  const std::string_view listener = or_none(record.listener);
+  const std::string_view outcome = idle_close_outcome_name(record.outcome);
+  ++idle_client_closes_[{listener, outcome}];
+  if (is_close_race(record.outcome)) ++close_races_[{listener, outcome}];
+}
+
+void MetricsShard::add_zero_series_for_listener(std::string_view listener) {
+  listener = or_none(listener);
+  for (size_t i = 0; i < static_cast<size_t>(IdleCloseOutcome::count_); ++i) {
+    const auto outcome = static_cast<IdleCloseOutcome>(i);
+    idle_client_closes_[{listener, idle_close_outcome_name(outcome)}];
+    if (is_close_race(outcome)) close_races_[{listener, idle_close_outcome_name(outcome)}];
+  }
 }
 
 uint64_t MetricsShard::tunnels_active() const {

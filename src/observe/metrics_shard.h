@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "observe/idle_close_record.h"
 #include "observe/request_record.h"
 
 namespace needle::observe {
@@ -176,6 +177,14 @@ class MetricsShard {
   const LabelMap<1, uint64_t>& tunnel_closes() const { return tunnel_closes_; }
   uint64_t tunnels_active() const;
   void add_zero_series_for_tunnels();
+  // ---- Client connections closed idle, and the races seen after them (close_race_watch.h) ----
+  void on_idle_client_close(const IdleCloseRecord& record);
+  // Zero series for a listener: every outcome and both race signals (scrape time only).
+  void add_zero_series_for_listener(std::string_view listener);
+  // {listener, outcome}: every idle close (client_idle_timeout), by what followed it.
+  const LabelMap<2, uint64_t>& idle_client_closes() const { return idle_client_closes_; }
+  // {listener, signal}: the races among them ("request" or "reset").
+  const LabelMap<2, uint64_t>& close_races() const { return close_races_; }
 
  private:
   LabelMap<1, uint64_t> tls_handshakes_;
@@ -191,6 +200,9 @@ class MetricsShard {
   // Upgrade tunnels.
   uint64_t tunnels_opened_ = 0;
   LabelMap<1, uint64_t> tunnel_closes_;
+  // Client idle closes (block above).
+  LabelMap<2, uint64_t> idle_client_closes_;
+  LabelMap<2, uint64_t> close_races_;
 };
 
 }  // namespace needle::observe

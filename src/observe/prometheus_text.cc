@@ -369,6 +369,26 @@ void render_alerts(Exposition& x, const AlertStats& a) {
           a.post_errors);
 }
 
+// Client connections needle closed idle, and the races after them (proxy/close_race_watch.h).
+void render_idle_closes(Exposition& x, const MetricsShard& m) {
+  x.family("needle_downstream_idle_closes_total", "counter",
+           "Client connections needle closed for idling past client_idle_timeout, by listener "
+           "and what the client did after needle's FIN (client_closed, quiet, request, reset, "
+           "unwatched).");
+  for (const auto& e : m.idle_client_closes().entries()) {
+    x.sample("needle_downstream_idle_closes_total",
+             {{"listener", e.labels[0]}, {"outcome", e.labels[1]}}, e.value);
+  }
+  x.family("needle_downstream_close_races_total", "counter",
+           "Idle closes the client raced: a request (signal=request) or a reset (signal=reset) "
+           "arrived after needle's FIN. The client (a gateway) answered that request with an "
+           "error: raise client_idle_timeout above the client's own idle timeout.");
+  for (const auto& e : m.close_races().entries()) {
+    x.sample("needle_downstream_close_races_total",
+             {{"listener", e.labels[0]}, {"signal", e.labels[1]}}, e.value);
+  }
+}
+
 }  // namespace
 
 void append_label_value(std::string& out, std::string_view value) {
@@ -421,6 +441,7 @@ std::string render_prometheus(std::span<const WorkerSnapshot> workers, const Scr
   render_tunnels(x, merged);
   if (extras.alerts) render_alerts(x, *extras.alerts);
   render_tls(x, merged);
+  render_idle_closes(x, merged);
   std::string out = x.take();
   append_health_prometheus(out, extras.health);
   return out;

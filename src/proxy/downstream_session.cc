@@ -9,6 +9,7 @@
 #include "http/serializer.h"
 #include "net/listener.h"
 #include "net/receive_queue_hint.h"
+#include "proxy/close_race_watch.h"
 #include "proxy/exchange.h"
 #include "proxy/real_ip.h"
 
@@ -114,9 +115,25 @@ bool DownstreamSession::hand_to_park(TimePoint deadline) {
   if (close_after_response_ || !socket_.is_open() || deadline == TimePoint::max()) {
     return false;
   }
-  worker_.park->park(ParkedClient{
-      .socket = std::move(socket_.socket()), .requests_served = requests_served_, .deadline = deadline});
+  worker_.park->park(ParkedClient{.socket = std::move(socket_.socket()),
+                                  .requests_served = requests_served_,
+                                  .deadline = deadline,
+                                  .idle_since = idle_since_});
   parked_ = true;
+  return true;
+}
+
+// A keep-alive wait that client_idle_timeout ended (not a drain, not the first request's header
+// timeout) closes through the worker's CloseRaceWatch, which sends the FIN and watches for a
+// request the client sent anyway (docs/architecture.md "Downstream close races").
+bool DownstreamSession::hand_to_close_watch() {
+  if (worker_.close_watch == nullptr || requests_served_ == 0 || !read_watchdog_.expired() ||
+      read_watchdog_.expired_phase() != kIdle || !socket_.is_open()) {
+    return false;
+  }
+  worker_.close_watch->close_and_watch(std::move(socket_), idle_since_,
+                                       runtime_->config->listeners);
+  parked_ = true;  // handed over: the watch owns the connection and its count now
   return true;
 }
 
@@ -150,6 +167,7 @@ net::Task<void> DownstreamSession::run() {
             hand_to_park(deadline)) {
           co_return;  // the client waits in the park; a new session resumes it
         }
+        if (hand_to_close_watch()) co_return;  // client_idle_timeout: a watched close
         break;  // idle timeout, drain or peer error: close quietly (RFC 9112 9.6)
       }
       park_requested_ = false;  // the next request came first
@@ -206,6 +224,7 @@ void DownstreamSession::begin_idle_wait(Millis timeout) {
   buffer_.reset();
   begin_ = end_ = 0;
   read_watchdog_.arm(timeout, kIdle);
+  idle_since_ = read_watchdog_.deadline() - timeout;  // arm() read the clock: no second read
 }
 
 void DownstreamSession::end_idle_wait(const net::IoResult& read) {

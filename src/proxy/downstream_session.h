@@ -50,6 +50,8 @@ class DownstreamSession {
   // Park sweep: a session whose keep-alive wait began before sweep `epoch` (WorkerContext::
   // idle_epoch) hands its client to the worker's park and ends (run() returns, parked() true).
   void park_if_idle_before(uint64_t epoch);
+  // The client went to the keep-alive park, or to the worker's CloseRaceWatch: either now owns
+  // the connection (and counts its close).
   bool parked() const { return parked_; }
   // Park sweep too: a request that has waited for its upstream's response since before sweep
   // `epoch` starts watching its client for a close (ClientAbortWatch), once the request body has
@@ -93,6 +95,9 @@ class DownstreamSession {
   void end_idle_wait(const net::IoResult& read);
   // After an idle wait cancelled by park_if_idle_before(): moves the client into the park.
   bool hand_to_park(TimePoint deadline);
+  // After an idle wait that client_idle_timeout ended: moves the client into the worker's
+  // CloseRaceWatch (close_race_watch.h). False: close here.
+  bool hand_to_close_watch();
   // Reads more client bytes into the buffer (arming the read watchdog for `phase`).
   net::Task<net::IoResult> read_more(Millis timeout, Phase phase);
   // Next decoded body spans (valid until the next call), or a terminal status.
@@ -203,6 +208,7 @@ class DownstreamSession {
   uint32_t requests_served_ = 0;
   bool idle_ = false;
   uint64_t idle_epoch_ = 0;  // WorkerContext::idle_epoch when the idle wait began
+  TimePoint idle_since_{};   // when the idle wait began (the idle age of a watched close)
   bool park_requested_ = false;
   bool parked_ = false;
   bool close_after_response_ = false;

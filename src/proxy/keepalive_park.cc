@@ -104,12 +104,24 @@ void KeepAlivePark::close(Entry& entry) {
   on_closed_();
 }
 
+void KeepAlivePark::hand_over_idle(Entry& entry) {
+  entry.closed = true;
+  --waiting_;
+  std::error_code ignored;
+  entry.client.socket.cancel(ignored);  // its wait handler runs aborted and frees the entry
+  on_idle_close_(std::move(entry.client));
+}
+
 size_t KeepAlivePark::expire(TimePoint now) {
   size_t closed = 0;
   for (Entry& entry : entries_) {
     if (entry.closed) continue;
     if (entry.client.deadline > now) break;
-    close(entry);
+    if (on_idle_close_ && entry.client.requests_served > 0) {
+      hand_over_idle(entry);
+    } else {
+      close(entry);
+    }
     ++closed;
   }
   if (closed != 0) arm_timer();

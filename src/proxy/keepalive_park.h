@@ -33,6 +33,7 @@ struct ParkedClient {
   net::Socket socket;
   uint32_t requests_served = 0;
   TimePoint deadline{};  // keep-alive (or first-request header) deadline set by the session
+  TimePoint idle_since{};  // when the keep-alive wait began (the idle age of a close)
 };
 
 class KeepAlivePark {
@@ -54,6 +55,10 @@ class KeepAlivePark {
   size_t expire(TimePoint now);
   // Drain: closes every parked client.
   size_t close_all();
+  // Where expire() sends a client whose keep-alive deadline passed after at least one request,
+  // instead of closing it (the worker's CloseRaceWatch): the handler owns the connection from
+  // then on, and on_closed does not run for it. Unset: such clients are closed here.
+  void set_idle_close_handler(WakeHandler handler) { on_idle_close_ = std::move(handler); }
   size_t size() const { return waiting_; }
 
  private:
@@ -65,6 +70,8 @@ class KeepAlivePark {
 
   void on_ready(Entries::iterator entry, std::error_code ec);
   void close(Entry& entry);
+  // Ends the entry's wait and gives its client to on_idle_close_.
+  void hand_over_idle(Entry& entry);
   // Keeps one timer wait pending for the earliest open deadline (re-armed only when it changes).
   void arm_timer();
   void on_timer(std::error_code ec, TimePoint at);
@@ -74,6 +81,7 @@ class KeepAlivePark {
   TimePoint timer_at_ = TimePoint::max();  // expiry of the pending timer wait, max() if none
   WakeHandler on_wake_;
   CloseHandler on_closed_;
+  WakeHandler on_idle_close_;
   // The entries' list nodes and their wait operations (one block each). Shared with their
   // allocators: the waits that closing the sockets at destruction aborts are destroyed later, by
   // the io_context, and give their blocks back then.

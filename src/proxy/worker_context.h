@@ -10,6 +10,7 @@
 #include "base/spare_list.h"
 #include "http/parser.h"
 #include "net/io_types.h"
+#include "observe/idle_close_record.h"
 #include "observe/request_record.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/overload_state.h"
@@ -17,6 +18,7 @@
 
 namespace needle::proxy {
 
+class CloseRaceWatch;
 class DownstreamSession;
 class KeepAlivePark;
 
@@ -30,6 +32,8 @@ class RequestObserver {
   virtual void on_tls_handshake(std::string_view /*failure*/, bool /*resumed*/) {}
   // A 101 opened a tunnel; its request is done (on_request_done) when the tunnel ends.
   virtual void on_tunnel_opened() {}
+  // A client connection closed for idling, once its CloseRaceWatch knows what followed.
+  virtual void on_idle_client_close(const observe::IdleCloseRecord& record) { (void)record; }
 };
 
 // Upgrade tunnels of a worker, against [server] max_tunnels_per_worker. An upgrade request
@@ -109,6 +113,9 @@ struct WorkerContext {
   // Rate limiters and refusal counts shared by every worker (set before start); null: no route
   // is rate limited and refusals are not counted (tests that run sessions without a server).
   std::shared_ptr<OverloadState> overload;
+  // Closes clients that idled past client_idle_timeout and watches for a late request (null:
+  // plain close; tests that run sessions without a worker).
+  CloseRaceWatch* close_watch = nullptr;
 };
 
 }  // namespace needle::proxy

@@ -24,6 +24,9 @@ class WorkerObserverImpl final : public WorkerObserver {
     metrics_.on_tls_handshake(failure, resumed);
   }
   void on_tunnel_opened() override { metrics_.on_tunnel_opened(); }
+  void on_idle_client_close(const observe::IdleCloseRecord& record) override {
+    metrics_.on_idle_client_close(record);
+  }
   void flush() override { writer_.flush(); }
   const observe::MetricsShard& metrics() const override { return metrics_; }
 
@@ -171,6 +174,10 @@ std::vector<observe::WorkerSnapshot> Observability::gather(
       observe::WorkerSnapshot snap;
       snap.worker = w.index();
       snap.metrics = w.observer().metrics();
+      // Every listener's idle-close series from 0 (the first race is an increase).
+      for (const auto& listener : w.context().runtime->config->listeners) {
+        snap.metrics.add_zero_series_for_listener(listener.address.to_string());
+      }
       snap.pools = snapshot_pools(*w.context().runtime);
       snap.client_sessions = w.context().sessions.size();
       snap.client_parked = w.parked_clients();

@@ -24,6 +24,12 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
       health_(health),
       flush_timer_(io_),
       park_sweep_timer_(io_),
+      close_watch_(
+          io_.get_executor(), context_.clock, proxy::CloseRaceSettings{},
+          [this](const proxy::CloseRaceReport& report) {
+            context_.observer->on_idle_client_close({report.listener, report.outcome});
+          },
+          [this] { connection_closed(); }),
       park_(
           io_.get_executor(), context_.clock,
           [this](proxy::ParkedClient&& client) { spawn_session(std::move(client)); },
@@ -32,6 +38,11 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::Config> config,
                                                             context_.clock, nullptr, health_);
   context_.observer = observer_.get();
   context_.park = &park_;
+  context_.close_watch = &close_watch_;
+  park_.set_idle_close_handler([this](proxy::ParkedClient&& client) {
+    close_watch_.close_and_watch(std::move(client.socket), client.idle_since,
+                                 context_.runtime->config->listeners);
+  });
 }
 
 Worker::~Worker() {
@@ -290,6 +301,7 @@ void Worker::post_drain() {
     for (auto* session : context_.sessions) session->begin_drain();
     // Parked clients stay until their next request (answered with Connection: close) or their
     // idle deadline: closing them now races a request they may be sending.
+    close_watch_.close_all();  // connections already closed: nothing to race
     maybe_finish_drain();
   });
 }

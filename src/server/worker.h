@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "net/io_types.h"
 #include "observe/metrics_shard.h"
+#include "proxy/close_race_watch.h"
 #include "proxy/keepalive_park.h"
 #include "proxy/worker_context.h"
 #include "server/worker_io_context.h"
@@ -91,6 +92,8 @@ class Worker {
   std::vector<std::shared_ptr<const tls::ServerTlsContext>> listener_tls_;
   net::Timer flush_timer_;
   net::Timer park_sweep_timer_;
+  // Before park_, whose expiries it takes over (and outlives).
+  proxy::CloseRaceWatch close_watch_;
   proxy::KeepAlivePark park_;
   size_t parked_at_last_sweep_ = 0;
   // Timers of the accept loops paused at the connection limit (or backing off after an accept
