@@ -131,7 +131,7 @@ bool DownstreamSession::hand_to_close_watch() {
       read_watchdog_.expired_phase() != kIdle || !socket_.is_open()) {
     return false;
   }
-  worker_.close_watch->close_and_watch(std::move(socket_), idle_since_,
+  worker_.close_watch->close_and_watch(std::move(socket_.socket()), idle_since_,
                                        runtime_->config->listeners);
   parked_ = true;  // handed over: the watch owns the connection and its count now
   return true;
