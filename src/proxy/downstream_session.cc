@@ -106,7 +106,9 @@ bool DownstreamSession::hand_to_park(TimePoint deadline) {
     return false;
   }
   worker_.park->park(ParkedClient{
-      .socket = std::move(socket_.socket()), .requests_served = requests_served_, .deadline = deadline});
+      .socket = std::move(socket_.socket()),
+      .requests_served = requests_served_,
+      .deadline = deadline});
   parked_ = true;
   return true;
 }
