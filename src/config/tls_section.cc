@@ -83,7 +83,8 @@ class TlsTableReader {
     if (auto parsed = parse_duration(text); parsed && *parsed > Millis(0)) {
       out = *parsed;
     } else {
-      error_at(*node, key(name), fmt::format(R"("{}" is not a positive duration like "10s")", text));
+      error_at(*node, key(name),
+               fmt::format(R"("{}" is not a positive duration like "10s")", text));
     }
   }
 
@@ -109,8 +110,10 @@ class TlsTableReader {
     if (!node) return;
     const toml::array* items = node->as_array();
     if (!items) {
-      error_at(*node, key("certificates"),
-               R"(expected an array such as [ { cert = "/etc/needle/api.pem", key = "/etc/needle/api.key" } ])");
+      error_at(
+          *node, key("certificates"),
+          R"(expected an array such as [ { cert = "/etc/needle/api.pem", )"
+          R"(key = "/etc/needle/api.key" } ])");
       return;
     }
     for (size_t i = 0; i < items->size(); ++i) {
@@ -145,8 +148,8 @@ class TlsTableReader {
   }
 
   // A TlsError from building a context, placed on the key that named its file or setting.
-  void report(const tls::TlsError& error, const std::vector<std::pair<std::string, std::string>>&
-                                              file_keys) {
+  void report(const tls::TlsError& error,
+              const std::vector<std::pair<std::string, std::string>>& file_keys) {
     std::string at = prefix_;
     if (!error.file.empty()) {
       for (const auto& [file, file_key] : file_keys) {
@@ -175,10 +178,10 @@ const toml::table* as_tls_table(TlsSectionContext ctx, const std::string& key,
                    static_cast<int>(node.source().begin.column));
     return table;
   }
-  ctx.errors.push_back(ConfigError{ctx.file, static_cast<int>(node.source().begin.line),
-                                   static_cast<int>(node.source().begin.column), key,
-                                   fmt::format("expected a table: write [{}] on its own line",
-                                               key)});
+  ctx.errors.push_back(
+      ConfigError{ctx.file, static_cast<int>(node.source().begin.line),
+                  static_cast<int>(node.source().begin.column), key,
+                  fmt::format("expected a table: write [{}] on its own line", key)});
   return nullptr;
 }
 
@@ -203,7 +206,8 @@ void read_listener_tls(TlsSectionContext ctx, const std::string& key, const toml
   if (tls.settings.certificates.empty() && ctx.errors.size() == errors_before) {
     ctx.errors.push_back(ctx.places.error(
         ctx.file, key,
-        R"(missing required key 'certificates'; e.g. certificates = [ { cert = "/etc/needle/api.pem", key = "/etc/needle/api.key" } ])"));
+        R"(missing required key 'certificates'; e.g. certificates = [ { cert = )"
+        R"("/etc/needle/api.pem", key = "/etc/needle/api.key" } ])"));
   }
   if (ctx.errors.size() != errors_before) return;
   // Load every file now (decision 0007, 5): all problems at once, each on its key.
@@ -237,7 +241,8 @@ void read_cluster_tls(TlsSectionContext ctx, const std::string& key, const toml:
   r.strings("alpn", tls.settings.alpn);
   r.finish();
   if (tls.settings.cert.empty() != tls.settings.key.empty()) {
-    ctx.errors.push_back(ctx.places.error(ctx.file, key + (tls.settings.cert.empty() ? ".key" : ".cert"),
+    ctx.errors.push_back(ctx.places.error(ctx.file,
+                                          key + (tls.settings.cert.empty() ? ".key" : ".cert"),
                                           "a client certificate needs both cert and key"));
   }
   if (ctx.errors.size() != errors_before) return;

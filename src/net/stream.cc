@@ -5,7 +5,9 @@
 
 namespace needle::net {
 
-void SslFree::operator()(SSL* ssl) const { SSL_free(ssl); }
+void SslFree::operator()(SSL* ssl) const {
+  SSL_free(ssl);
+}
 
 Stream::Stream(Socket socket, SslHandle ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
   if (!ssl_) return;

@@ -155,7 +155,8 @@ Task<IoCompletion> tls_write_all(Stream& stream, std::span<const asio::const_buf
       ERR_clear_error();
       co_return IoCompletion{result.error, total};
     }
-    if (auto ec = co_await wait_for(stream.socket(), result.step)) co_return IoCompletion{ec, total};
+    if (auto ec = co_await wait_for(stream.socket(), result.step))
+      co_return IoCompletion{ec, total};
   }
 }
 

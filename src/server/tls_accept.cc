@@ -46,15 +46,15 @@ net::Task<void> answer_plain_http(net::Socket& socket) {
 
 std::shared_ptr<tls::TicketKeyRing> listener_ticket_keys() {
   // A day's key seals; the two before it still open (tickets live up to three days).
-  static const auto ring = std::make_shared<tls::TicketKeyRing>(
-      SteadyClock::instance(), std::chrono::hours(24), size_t{2});
+  static const auto ring = std::make_shared<tls::TicketKeyRing>(SteadyClock::instance(),
+                                                                std::chrono::hours(24), size_t{2});
   return ring;
 }
 
 net::Task<std::optional<net::Stream>> accept_tls(net::Socket socket,
-                                                  const tls::ServerTlsContext& context,
-                                                  Millis handshake_timeout,
-                                                  proxy::RequestObserver* observer) {
+                                                 const tls::ServerTlsContext& context,
+                                                 Millis handshake_timeout,
+                                                 proxy::RequestObserver* observer) {
   auto report = [observer](std::string_view failure, bool resumed) {
     if (observer != nullptr) observer->on_tls_handshake(failure, resumed);
   };
@@ -80,8 +80,8 @@ net::Task<std::optional<net::Stream>> accept_tls(net::Socket socket,
 
   // The first bytes: a TLS record starts with 22 (handshake), an HTTP request with a method.
   std::array<char, 16> first{};
-  auto [peek_ec, peeked] =
-      co_await socket.async_receive(asio::buffer(first), asio::socket_base::message_peek, kUseTuple);
+  auto [peek_ec, peeked] = co_await socket.async_receive(
+      asio::buffer(first), asio::socket_base::message_peek, kUseTuple);
   const std::string_view first_bytes(first.data(), peek_ec ? 0 : peeked);
   if (!peek_ec && tls::looks_like_plain_http(first_bytes)) {
     co_await answer_plain_http(socket);

@@ -21,8 +21,8 @@ std::shared_ptr<tls::TicketKeyRing> listener_ticket_keys();
 
 // The TLS stream of `socket` with its handshake done, or nullopt (the socket is closed then).
 net::Task<std::optional<net::Stream>> accept_tls(net::Socket socket,
-                                                  const tls::ServerTlsContext& context,
-                                                  Millis handshake_timeout,
-                                                  proxy::RequestObserver* observer);
+                                                 const tls::ServerTlsContext& context,
+                                                 Millis handshake_timeout,
+                                                 proxy::RequestObserver* observer);
 
 }  // namespace needle::server

@@ -70,7 +70,8 @@ std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint
       listener_tls_.push_back(nullptr);
       continue;
     }
-    auto created = tls::ServerTlsContext::create(listeners[i].tls->settings, listener_ticket_keys());
+    auto created =
+        tls::ServerTlsContext::create(listeners[i].tls->settings, listener_ticket_keys());
     if (!created.context) {
       if (failed_address) {
         *failed_address = fmt::format("{} (TLS: {})", listeners[i].address.to_string(),

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "proxy_harness.h"
-#include "support/nginx_fixture.h"
 #include "support/free_port.h"
+#include "support/nginx_fixture.h"
 #include "support/tls_tools.h"
 
 namespace needle::test {
@@ -84,8 +84,9 @@ TEST_F(TlsListener, Tls11IsRefusedAndCounted) {
   EXPECT_EQ(old.output.find("proto=https"), std::string::npos) << old.output;
   EXPECT_NE(old.status, 0) << old.output;
   const auto metrics = run_shell("curl -sS http://127.0.0.1:" + std::to_string(admin) + "/metrics");
-  EXPECT_NE(metrics.output.find("needle_tls_handshake_failures_total{reason=\"protocol_version\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.output.find("needle_tls_handshake_failures_total{reason=\"protocol_version\"} 1"),
+      std::string::npos)
       << metrics.output;
 }
 
@@ -104,8 +105,8 @@ TEST_F(TlsListener, MutualTlsRequiresAndVerifiesTheClientCertificate) {
   auto rogue = s_client_get(port, "-servername default.test -cert " + pki.rogue_client_cert() +
                                       " -key " + pki.rogue_client_key());
   EXPECT_EQ(rogue.output.find("proto=https"), std::string::npos) << rogue.output;
-  auto good = s_client_get(port, "-servername default.test -cert " + pki.client_cert() +
-                                     " -key " + pki.client_key());
+  auto good = s_client_get(
+      port, "-servername default.test -cert " + pki.client_cert() + " -key " + pki.client_key());
   EXPECT_NE(good.output.find("proto=https"), std::string::npos) << good.output;
 }
 
@@ -114,11 +115,11 @@ TEST_F(TlsListener, SessionResumptionIsReportedAsReused) {
   TempDir dir("needle-tls-sess");
   const std::string session = dir.file("session.pem").string();
   for (const std::string version : {"-tls1_3", "-tls1_2"}) {
-    auto first = s_client_get(needle_->port(), version + " -servername default.test -sess_out " +
-                                                   session);
+    auto first =
+        s_client_get(needle_->port(), version + " -servername default.test -sess_out " + session);
     EXPECT_NE(first.output.find("New, TLSv1."), std::string::npos) << first.output;
-    auto second = s_client_get(needle_->port(), version + " -servername default.test -sess_in " +
-                                                    session);
+    auto second =
+        s_client_get(needle_->port(), version + " -servername default.test -sess_in " + session);
     EXPECT_NE(second.output.find("Reused, TLSv1."), std::string::npos) << second.output;
     EXPECT_NE(second.output.find("proto=https"), std::string::npos) << second.output;
   }

@@ -23,7 +23,9 @@ std::string nginx_ssl_config(const std::string& keepalive_timeout = "75s") {
          keepalive_timeout + "; location / { return 200 \"ok\\n\"; } }";
 }
 
-std::string cluster_tls(const std::string& lines) { return "[cluster.app.tls]\n" + lines; }
+std::string cluster_tls(const std::string& lines) {
+  return "[cluster.app.tls]\n" + lines;
+}
 
 std::unique_ptr<NeedleProcess> needle_for(const NginxFixture& nginx, const std::string& tls,
                                           const std::string& cluster_extra = {},
@@ -97,8 +99,9 @@ TEST(TlsUpstream, ANewConnectionResumesTheHostsSession) {
   }
   auto metrics = get(admin, "/metrics");
   ASSERT_TRUE(metrics);
-  const std::string resumed = "needle_upstream_tls_resumed_total{cluster=\"app\",host=\"127.0.0.1:" +
-                              std::to_string(nginx.port()) + "\"} 2";
+  const std::string resumed =
+      "needle_upstream_tls_resumed_total{cluster=\"app\",host=\"127.0.0.1:" +
+      std::to_string(nginx.port()) + "\"} 2";
   EXPECT_NE(metrics->body.find(resumed), std::string::npos) << metrics->body;
 }
 

@@ -18,14 +18,16 @@ struct CommandOutput {
 };
 
 inline CommandOutput run_shell(const std::string& command, int seconds = 10) {
-  const std::string limited = "timeout " + std::to_string((scaled_ms(seconds * 1000LL) + 999) / 1000) + " sh -c '" +
-                              command + "' 2>&1";
+  const std::string limited = "timeout " +
+                              std::to_string((scaled_ms(seconds * 1000LL) + 999) / 1000) +
+                              " sh -c '" + command + "' 2>&1";
   CommandOutput result;
   FILE* pipe = ::popen(limited.c_str(), "r");
   if (pipe == nullptr) return result;
   std::array<char, 4096> chunk;
   size_t n;
-  while ((n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0) result.output.append(chunk.data(), n);
+  while ((n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0)
+    result.output.append(chunk.data(), n);
   const int status = ::pclose(pipe);
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -35,9 +37,10 @@ inline CommandOutput run_shell(const std::string& command, int seconds = 10) {
 // end; `options` adds flags such as "-servername api.example.com -tls1_3".
 inline CommandOutput s_client_get(int port, const std::string& options) {
   const auto& pki = tls::testing::TestPki::get();
-  return run_shell("printf \"GET / HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n\" | "
-                   "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                   " -CAfile " + pki.ca() + " -ign_eof " + options);
+  return run_shell(
+      "printf \"GET / HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n\" | "
+      "openssl s_client -connect 127.0.0.1:" +
+      std::to_string(port) + " -CAfile " + pki.ca() + " -ign_eof " + options);
 }
 
 }  // namespace needle::test

@@ -78,17 +78,16 @@ TEST(TlsSection, UnknownKeysAndBadValuesAreReported) {
 
 TEST(TlsSection, ClusterKeys) {
   const auto& pki = TestPki::get();
-  const auto ok = parse_config(
-      with_tls("", "[cluster.app.tls]\nsni = \"api.internal\"\nca = \"" + pki.ca() +
-                       "\"\nverify = false\n"),
-      "needle.toml");
+  const auto ok = parse_config(with_tls("", "[cluster.app.tls]\nsni = \"api.internal\"\nca = \"" +
+                                                pki.ca() + "\"\nverify = false\n"),
+                               "needle.toml");
   ASSERT_TRUE(ok.config) << (ok.errors.empty() ? "" : ok.errors[0].to_string());
   const auto& tls = ok.config->clusters[0].tls;
   ASSERT_TRUE(tls);
   EXPECT_EQ(tls->settings.sni, "api.internal");
   EXPECT_FALSE(tls->settings.verify);
-  const auto bad = parse_config(
-      with_tls("", "[cluster.app.tls]\nca = \"" + pki.not_pem() + "\"\n"), "needle.toml");
+  const auto bad = parse_config(with_tls("", "[cluster.app.tls]\nca = \"" + pki.not_pem() + "\"\n"),
+                                "needle.toml");
   ASSERT_FALSE(bad.config);
   ASSERT_EQ(bad.errors.size(), 1u);
   EXPECT_EQ(bad.errors[0].key, "cluster.app.tls.ca");
