@@ -24,7 +24,7 @@ struct UpstreamRequestContext {
   // the path); empty: derived from head.target.
   std::string_view target;
   // Issue 19 (docs/config.md "Client address and X-Forwarded-*", "Header rules").
-  std::string_view host;  // Host to send instead of head.host (host_rewrite); empty: head.host
+  std::string_view host{};  // Host to send instead of head.host (host_rewrite); empty: head.host
   // The peer is in server.trusted_proxies: its X-Forwarded-For / Forwarded chain is extended and
   // its X-Forwarded-Proto / -Host are passed through. Otherwise needle replaces all of them.
   bool peer_trusted = false;
@@ -49,7 +49,7 @@ struct DownstreamResponseContext {
   bool request_is_head = false;
   bool keep_alive = true;                       // needle keeps the client connection after this
   std::optional<Millis> keep_alive_timeout;     // announced as Keep-Alive: timeout=N when keeping
-  std::string_view server;                      // non-empty: replaces the upstream's Server
+  std::string_view server{};                    // non-empty: replaces the upstream's Server
   const HeaderRuleSet* rules = nullptr;         // the route's response_headers, applied last
   const HeaderVariables* variables = nullptr;   // required when rules is set
 };

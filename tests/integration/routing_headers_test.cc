@@ -23,6 +23,13 @@ std::string addr(int port) {
   return "\"127.0.0.1:" + std::to_string(port) + "\"";
 }
 
+// An upstream that answers 200 with `body` to every request.
+ConnectionScript answer(std::string body) {
+  ConnectionScript script;
+  script.otherwise = ScriptedStep::respond(200, std::move(body));
+  return script;
+}
+
 size_t count_attempts(const std::string& line) {
   size_t n = 0;
   for (size_t at = line.find("\"upstream\":"); at != std::string::npos;
@@ -41,10 +48,10 @@ std::unique_ptr<NeedleProcess> start_with(std::string body) {
 
 // The upstream (by its body) that served each of these requests.
 TEST(RoutingHeaders, MatchOrderWildcardsAndMethods) {
-  ScriptedUpstream exact(ConnectionScript{.otherwise = ScriptedStep::respond(200, "exact")});
-  ScriptedUpstream regex(ConnectionScript{.otherwise = ScriptedStep::respond(200, "regex")});
-  ScriptedUpstream prefix(ConnectionScript{.otherwise = ScriptedStep::respond(200, "prefix")});
-  ScriptedUpstream wild(ConnectionScript{.otherwise = ScriptedStep::respond(200, "wild")});
+  ScriptedUpstream exact(answer("exact"));
+  ScriptedUpstream regex(answer("regex"));
+  ScriptedUpstream prefix(answer("prefix"));
+  ScriptedUpstream wild(answer("wild"));
   auto needle = start_with(R"(
 [[route]]
 path_prefix = "/"
@@ -198,8 +205,8 @@ hosts = [)" + addr(closed_port) +
 }
 
 TEST(RoutingHeaders, WeightedRoundRobinSharesRequests) {
-  ScriptedUpstream heavy(ConnectionScript{.otherwise = ScriptedStep::respond(200, "heavy")});
-  ScriptedUpstream light(ConnectionScript{.otherwise = ScriptedStep::respond(200, "light")});
+  ScriptedUpstream heavy(answer("heavy"));
+  ScriptedUpstream light(answer("light"));
   auto needle = start_with(R"(
 [[route]]
 cluster = "app"
@@ -222,7 +229,9 @@ hosts = [{ address = )" + addr(heavy.port()) +
 TEST(RoutingHeaders, HeaderRulesOnRequestAndResponse) {
   ScriptedStep step = ScriptedStep::respond(200, "ok\n");
   step.headers = {{"Server", "Express"}, {"X-Powered-By", "Express"}};
-  ScriptedUpstream app(ConnectionScript{.otherwise = step});
+  ConnectionScript script;
+  script.otherwise = step;
+  ScriptedUpstream app(script);
   auto needle = start_with(R"(server_header = "needle"
 [[route]]
 path_prefix = "/"
@@ -239,11 +248,12 @@ hosts = [)" + addr(app.port()) +
   EXPECT_EQ(r->headers.get("cache-control"), "no-store");
   EXPECT_FALSE(r->headers.has("x-powered-by"));
   ASSERT_TRUE(app.wait_for_requests(1, milliseconds(2000)));
-  const auto& h = app.requests()[0].headers;
+  const auto received = app.requests();
+  const auto& h = received[0].headers;
   EXPECT_EQ(h.get("x-env"), "prod");
   EXPECT_EQ(h.get("x-client"), "127.0.0.1 http");
   EXPECT_FALSE(h.has("x-debug"));
-  EXPECT_EQ(app.requests()[0].head.find("dev"), std::string::npos) << app.requests()[0].head;
+  EXPECT_EQ(received[0].head.find("dev"), std::string::npos) << received[0].head;
 }
 
 TEST(RoutingHeaders, UntrustedClientCannotSpoofForwardingHeaders) {
@@ -262,7 +272,8 @@ hosts = [)" + addr(app.port()) +
                    {"X-Forwarded-Host", "evil.test"},
                    {"Forwarded", "for=1.2.3.4"}}));
   ASSERT_TRUE(app.wait_for_requests(1, milliseconds(2000)));
-  const auto& h = app.requests()[0].headers;
+  const auto received = app.requests();
+  const auto& h = received[0].headers;
   EXPECT_EQ(h.get("x-forwarded-for"), "127.0.0.1");
   EXPECT_EQ(h.get("x-forwarded-proto"), "http");
   EXPECT_EQ(h.get("x-forwarded-host"), "a.test");
@@ -286,7 +297,8 @@ hosts = [)" + addr(app.port()) +
                   {{"X-Forwarded-For", "198.51.100.1, 203.0.113.9, 10.1.1.1"},
                    {"X-Forwarded-Proto", "https"}}));
   ASSERT_TRUE(app.wait_for_requests(1, milliseconds(2000)));
-  const auto& h = app.requests()[0].headers;
+  const auto received = app.requests();
+  const auto& h = received[0].headers;
   EXPECT_EQ(h.get("x-forwarded-for"), "198.51.100.1, 203.0.113.9, 10.1.1.1, 127.0.0.1");
   EXPECT_EQ(h.get("x-forwarded-proto"), "https");
   EXPECT_EQ(h.get("x-real-ip"), "203.0.113.9");

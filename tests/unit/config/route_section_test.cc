@@ -107,11 +107,11 @@ request_headers = { set = { "Host" = "x" }, add = { "X-A" = "a\r\nContent-Length
       << errors[0];
   EXPECT_NE(errors[1].find("route[0].response_headers.add.Transfer-Encoding"), std::string::npos);
   EXPECT_NE(errors[2].find("route[0].response_headers.remove[0]"), std::string::npos);
-  EXPECT_NE(errors[3].find("route[1].request_headers.add.X-A: a header value may not contain CR"),
+  EXPECT_NE(errors[4].find("route[1].request_headers.add.X-A: a header value may not contain CR"),
             std::string::npos)
-      << errors[3];
-  EXPECT_NE(errors[4].find("route[1].request_headers.set.Host"), std::string::npos);
-  EXPECT_NE(errors[4].find("host_rewrite"), std::string::npos);
+      << errors[4];
+  EXPECT_NE(errors[3].find("route[1].request_headers.set.Host"), std::string::npos);
+  EXPECT_NE(errors[3].find("host_rewrite"), std::string::npos);
 }
 
 TEST(RouteSection, RefusesWhatCannotWork) {
