@@ -419,8 +419,9 @@ std::optional<std::string> upgrade_token_problem(const std::string& token) {
                        "(RFC 9110 7.8), e.g. \"websocket\"", token);
   }
   if (http::is_h2c(token)) {
-    return std::string("h2c is never forwarded: needle removes \"Upgrade: h2c\" from every request "
-                       "and forwards it as plain HTTP/1.1 (docs/config.md \"Upgrade and WebSocket\")");
+    return std::string(
+        "h2c is never forwarded: needle removes \"Upgrade: h2c\" from every request and forwards "
+        "it as plain HTTP/1.1 (docs/config.md \"Upgrade and WebSocket\")");
   }
   return std::nullopt;
 }

@@ -85,8 +85,9 @@ class ResponseParser {
   // after its head belong to the new protocol, and the caller stops feeding. Without it, a 101
   // is refused ("unexpected_switching_protocols").
   void set_upgrade_requested(bool requested);
-  // Interim 1xx responses come out as head_complete then message_complete with status < 200. 1xx/204/304 and HEAD responses have no body
-  // whatever their Content-Length says; head().content_length still carries its value.
+  // Interim 1xx responses come out as head_complete then message_complete with status < 200.
+  // 1xx/204/304 and HEAD responses have no body whatever their Content-Length says;
+  // head().content_length still carries its value.
   FeedResult feed(std::string_view data, std::vector<std::string_view>& body);
   // The upstream closed: completes an until_close body (message_complete) or fails (error:
   // "closed_before_response" if no byte arrived, "truncated_head", "truncated_body").

@@ -430,7 +430,8 @@ ClusterRuntime* DownstreamSession::route_request() {
   ignore_client_abort_ =
       match && runtime_->config->routes[match->route_index].ignore_client_abort;
   route_config_ = match ? &runtime_->config->routes[match->route_index] : nullptr;
-  upgrade_ = route_config_ ? http::decide_upgrade(head, route_config_->upgrade) : http::UpgradeOffer{};
+  upgrade_ =
+      route_config_ ? http::decide_upgrade(head, route_config_->upgrade) : http::UpgradeOffer{};
   if (!match) {
     log::info("downstream", "request {}: no route for host '{}' path '{}'", record.request_id,
               head.host, head.target);
@@ -491,12 +492,13 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
   // (docs/architecture.md "Upgrade tunnels"), and a tunnel slot first.
   const bool upgrade = !upgrade_offered().empty();
   bool fresh_only = upgrade;
+  const uint32_t tunnel_limit = server_config().max_tunnels_per_worker;
   TunnelSlots::Slot tunnel_slot =
-      upgrade ? worker_.tunnel_slots.take(server_config().max_tunnels_per_worker) : TunnelSlots::Slot();
+      upgrade ? worker_.tunnel_slots.take(tunnel_limit) : TunnelSlots::Slot();
   if (upgrade && !tunnel_slot) {
     const std::string detail =
         fmt::format("every tunnel slot of this worker is taken (max_tunnels_per_worker = {})",
-                    server_config().max_tunnels_per_worker);
+                    tunnel_limit);
     co_return co_await send_local(record, 503, Cause::tunnel_limit, detail,
                                   body_complete_ && may_keep_client());
   }

@@ -1,6 +1,8 @@
 // DownstreamSession's part in an upgrade: the tunnel after a 101 (docs/architecture.md "Upgrade
 // tunnels"). Apart from downstream_session.cc so the request path stays readable; the relay
 // itself is proxy/tunnel.h.
+#include <string>
+
 #include "base/log.h"
 #include "proxy/downstream_session.h"
 #include "proxy/exchange.h"
@@ -19,12 +21,17 @@ net::Task<void> DownstreamSession::run_tunnel(Exchange& exchange, observe::Reque
   tunnel_recorded_ = false;
   if (worker_.observer) worker_.observer->on_tunnel_opened();
   // Bytes the client sent behind its upgrade request are the new protocol's (RFC 6455 4.1 lets
-  // no client send them before the 101, but nothing stops one); they go upstream first.
-  const std::string_view client_pending = pending();
-  const TunnelStats stats = co_await tunnel.run(client_pending, start.pending());
-  tunnel_ = nullptr;
+  // no client send them before the 101, but nothing stops one); they go upstream first, as the
+  // upstream's bytes behind the 101 go to the client. Usually there are none: copied out, so
+  // the pooled buffers they sit in (16 and 64 KiB) go back now, not when the tunnel ends hours
+  // later.
+  const std::string client_pending(pending());
+  const std::string upstream_pending(start.pending());
   begin_ = end_ = 0;
   buffer_.reset();
+  start.buffer.reset();
+  const TunnelStats stats = co_await tunnel.run(client_pending, upstream_pending);
+  tunnel_ = nullptr;
   start.lease.discard();  // an upgraded connection is never pooled
   if (!tunnel_recorded_) record_tunnel(record, stats);
 }

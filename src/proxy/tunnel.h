@@ -116,6 +116,8 @@ class Tunnel {
   static constexpr size_t kInlineBytes = 2048;
 
   struct Direction {
+    Direction(TunnelCloser reader, TunnelCloser writer)
+        : reader_side(reader), writer_side(writer) {}
     TunnelCloser reader_side;  // whose FIN or error ends this direction's reads
     TunnelCloser writer_side;
     std::array<char, kInlineBytes> inline_bytes{};
@@ -189,8 +191,8 @@ class Tunnel {
   const Millis idle_timeout_;
   TimePoint stop_at_ = TimePoint::max();
   Watchdog watchdog_;  // idle limit, or the drain deadline when that comes first
-  Direction to_upstream_{.reader_side = TunnelCloser::client, .writer_side = TunnelCloser::upstream};
-  Direction to_client_{.reader_side = TunnelCloser::upstream, .writer_side = TunnelCloser::client};
+  Direction to_upstream_{TunnelCloser::client, TunnelCloser::upstream};
+  Direction to_client_{TunnelCloser::upstream, TunnelCloser::client};
   TunnelStats stats_;
   bool closer_known_ = false;
   bool closing_ = false;

@@ -285,7 +285,8 @@ void Worker::post_reload(std::shared_ptr<const config::Config> config) {
     // released. Kept pools serve both generations until the old one's last request ends.
     for (auto& cluster : old->clusters) cluster->drain();
     // Tunnels run on the generation they started with: they get drain_timeout, then close.
-    const TimePoint tunnels_end = context_.clock.now() + context_.runtime->config->server.drain_timeout;
+    const TimePoint tunnels_end =
+        context_.clock.now() + context_.runtime->config->server.drain_timeout;
     for (auto* session : context_.sessions) session->close_tunnel_at(tunnels_end);
     wake_accept_loops();  // max_connections_per_worker may have changed
   });

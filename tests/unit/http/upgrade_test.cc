@@ -41,8 +41,8 @@ TEST(DecideUpgrade, NoUpgradeFieldIsNone) {
 }
 
 TEST(DecideUpgrade, OnlyAllowedProtocolsAreOffered) {
-  const UpgradeOffer offer =
-      decide("Connection: Upgrade\r\nUpgrade: h2c, foo/2, websocket, bar\r\n", {"websocket", "foo"});
+  const UpgradeOffer offer = decide(
+      "Connection: Upgrade\r\nUpgrade: h2c, foo/2, websocket, bar\r\n", {"websocket", "foo"});
   EXPECT_EQ(offer.decision, UpgradeDecision::tunnel);
   EXPECT_EQ(offer.protocols, "foo/2, websocket");  // a name without version allows every version
   EXPECT_EQ(decide("Connection: Upgrade\r\nUpgrade: foo/2\r\n", {"foo/1"}).decision,
