@@ -41,7 +41,16 @@ TEST(Cause, UpstreamTlsFailuresAreTheUpstreams) {
   EXPECT_EQ(cause_name(Cause::upstream_tls_handshake_failed), "upstream_tls_handshake_failed");
   EXPECT_TRUE(is_upstream_cause(Cause::upstream_tls_verify_failed));
   EXPECT_TRUE(is_upstream_cause(Cause::upstream_tls_handshake_failed));
-  EXPECT_EQ(kLastCause, Cause::upstream_tls_handshake_failed);
+}
+
+// Refusals of needle's own overload protection are not upstream failures: a breaker refuses
+// before any attempt (the upstream is not to blame, and must not be ejected for it), and a rate
+// limit is the client's doing.
+TEST(Cause, OverloadRefusalsAreNotUpstreamFailures) {
+  EXPECT_EQ(cause_name(Cause::upstream_overflow), "upstream_overflow");
+  EXPECT_FALSE(is_upstream_cause(Cause::upstream_overflow));
+  EXPECT_EQ(cause_name(Cause::rate_limited), "rate_limited");
+  EXPECT_FALSE(is_upstream_cause(Cause::rate_limited));
 }
 
 // `draining` was never produced (a draining worker finishes the requests it has and closes idle
