@@ -110,10 +110,10 @@ class SectionReader {
 const toml::table* as_section(HealthSectionSink& sink, const toml::node& node,
                               const std::string& key) {
   if (const toml::table* table = node.as_table()) return table;
-  sink.errors.push_back(ConfigError{sink.file, static_cast<int>(node.source().begin.line),
-                                    static_cast<int>(node.source().begin.column), key,
-                                    fmt::format("expected a table: write [{}] on its own line",
-                                                key)});
+  sink.errors.push_back(
+      ConfigError{sink.file, static_cast<int>(node.source().begin.line),
+                  static_cast<int>(node.source().begin.column), key,
+                  fmt::format("expected a table: write [{}] on its own line", key)});
   return nullptr;
 }
 
@@ -148,7 +148,8 @@ void read_health_check(SectionReader& r, HealthCheckConfig& h) {
     r.error(*path, r.key("path"), "must start with '/', e.g. \"/healthz\"");
   }
   if (path && h.type == HealthCheckType::tcp) {
-    r.error(*path, r.key("path"), "a tcp check sends no request; remove path or use type = \"http\"");
+    r.error(*path, r.key("path"),
+            "a tcp check sends no request; remove path or use type = \"http\"");
   }
   std::string host;
   r.string("host", host);
@@ -180,8 +181,7 @@ void read_outlier_detection(SectionReader& r, OutlierDetectionConfig& o) {
   r.duration("interval", o.interval);
   if (o.max_ejection_time < o.base_ejection_time) {
     const toml::node* where = r.table().get("max_ejection_time");
-    r.error(where ? *where : static_cast<const toml::node&>(r.table()),
-            r.key("max_ejection_time"),
+    r.error(where ? *where : static_cast<const toml::node&>(r.table()), r.key("max_ejection_time"),
             fmt::format("{} ms is below base_ejection_time ({} ms)", o.max_ejection_time.count(),
                         o.base_ejection_time.count()));
   }

@@ -12,9 +12,9 @@
 namespace needle::observe {
 
 struct HostHealthSnapshot {
-  std::string host;                  // "addr:port"
-  bool failed_check = false;         // the active check has it out
-  bool ejected = false;              // outlier detection has it out
+  std::string host;           // "addr:port"
+  bool failed_check = false;  // the active check has it out
+  bool ejected = false;       // outlier detection has it out
   uint64_t checks_passed = 0, checks_failed = 0;
   std::vector<std::pair<std::string, uint64_t>> ejections;  // reason name -> count
   // The idle age at which the host last closed the health check's kept-alive connection, and
@@ -32,7 +32,7 @@ struct ClusterHealthSnapshot {
   bool active_checks = false;      // [cluster.NAME.health_check] present
   bool outlier_detection = false;  // [cluster.NAME.outlier_detection] present
   bool panic = false;
-  uint64_t panic_picks = 0;        // hosts picked while in panic mode
+  uint64_t panic_picks = 0;  // hosts picked while in panic mode
   std::vector<HostHealthSnapshot> hosts;
 };
 

@@ -611,8 +611,9 @@ net::Task<bool> DownstreamSession::proxy_to_cluster(ClusterRuntime& cluster,
   if (cluster.in_panic() && no_host_connected(record)) {
     // Panic mode (every host out) and not one host took a connection: nothing is there.
     std::string detail =
-        fmt::format("panic mode: every host of cluster {} is out; upstream {} failed: {}",
-                    cfg.name, last.upstream, cause_name(last.cause));
+        fmt::format("panic mode: every host of cluster {} is out; upstream {} failed: {}", cfg.name,
+                    last.upstream, cause_name(last.cause));
+    record.detail = detail;  // replaces the last connect's error: the 503 is about the cluster
     co_return co_await send_local(record, 503, Cause::no_healthy_host, detail,
                                   body_complete_ && may_keep_client());
   }

@@ -204,9 +204,9 @@ std::string Observability::render_metrics(std::vector<std::unique_ptr<Worker>>& 
 }
 
 std::string Observability::render_pools(std::vector<std::unique_ptr<Worker>>& workers) {
-  return observe::render_pools_json(gather(workers),
-                                    health_ ? snapshot_health(*health_)
-                                            : std::vector<observe::ClusterHealthSnapshot>{});
+  return observe::render_pools_json(
+      gather(workers),
+      health_ ? snapshot_health(*health_) : std::vector<observe::ClusterHealthSnapshot>{});
 }
 
 void Observability::reopen_logs() {

@@ -86,7 +86,6 @@ class Observability {
 // The state of every pool of one worker (runs on that worker's thread).
 std::vector<observe::PoolSnapshot> snapshot_pools(const proxy::WorkerRuntime& runtime);
 // The process-wide upstream health (any thread: atomics and the registry's locks).
-std::vector<observe::ClusterHealthSnapshot> snapshot_health(
-    const upstream::HealthRegistry& health);
+std::vector<observe::ClusterHealthSnapshot> snapshot_health(const upstream::HealthRegistry& health);
 
 }  // namespace needle::server

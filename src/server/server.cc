@@ -117,9 +117,8 @@ int Server::run() {
   // Hosts are registered before the workers build their runtimes on them (initial states).
   health_ = std::make_unique<upstream::HealthService>(
       SteadyClock::instance(),
-      [this](const std::string& cluster, const std::string& host, const upstream::IdleClose& close) {
-        post_idle_close(cluster, host, close);
-      });
+      [this](const std::string& cluster, const std::string& host,
+             const upstream::IdleClose& close) { post_idle_close(cluster, host, close); });
   health_->registry().apply(*running_);
   observability_->set_health(&health_->registry());
   const unsigned count = effective_worker_count(*config_);

@@ -277,9 +277,8 @@ void Worker::post_reload(std::shared_ptr<const config::Config> config) {
   asio::post(io_, [this, config = std::move(config)]() mutable {
     // On this thread: the new generation takes over the pools of the hosts it keeps
     // (WorkerRuntime), which only this thread may touch.
-    auto fresh = std::make_shared<proxy::WorkerRuntime>(io_.get_executor(), std::move(config),
-                                                        context_.clock, context_.runtime.get(),
-                                                        health_);
+    auto fresh = std::make_shared<proxy::WorkerRuntime>(
+        io_.get_executor(), std::move(config), context_.clock, context_.runtime.get(), health_);
     auto old = std::exchange(context_.runtime, std::move(fresh));
     // Pools of hosts the new config dropped: idle connections close now, busy ones when
     // released. Kept pools serve both generations until the old one's last request ends.

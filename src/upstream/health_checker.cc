@@ -1,12 +1,12 @@
 #include "upstream/health_checker.h"
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <fmt/format.h>
 
 #include "http/parser.h"
 #include "upstream/idle_socket_probe.h"
@@ -36,8 +36,8 @@ HealthChecker::HealthChecker(net::Executor executor, config::HostPort address,
       clock_(clock) {}
 
 void HealthChecker::start() {
-  asio::co_spawn(executor_, [self = shared_from_this()]() { return self->run(); },
-                 asio::detached);
+  asio::co_spawn(
+      executor_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
 }
 
 void HealthChecker::stop() {
@@ -114,8 +114,8 @@ net::Task<CheckResult> HealthChecker::exchange(const config::HealthCheckConfig& 
   const std::string request = fmt::format(
       "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: needle-health-check\r\nAccept: */*\r\n\r\n",
       config.path, host);
-  auto [write_error, written] = co_await asio::async_write(*socket_, asio::buffer(request),
-                                                           use_tuple);
+  auto [write_error, written] =
+      co_await asio::async_write(*socket_, asio::buffer(request), use_tuple);
   if (write_error) {
     close_connection();
     co_return CheckResult{false, fmt::format("write: {}", write_error.message())};
@@ -148,9 +148,9 @@ net::Task<CheckResult> HealthChecker::exchange(const config::HealthCheckConfig& 
     }
     if (fed.stop == http::ParseStop::error) {
       close_connection();
-      co_return CheckResult{false, read_error ? fmt::format("read: {}", read_error.message())
-                                              : fmt::format("invalid response: {}",
-                                                            parser.error().cause)};
+      co_return CheckResult{false, read_error
+                                       ? fmt::format("read: {}", read_error.message())
+                                       : fmt::format("invalid response: {}", parser.error().cause)};
     }
     if (fed.stop == http::ParseStop::message_complete) break;
     if (read_error) {
@@ -175,9 +175,9 @@ net::Task<void> HealthChecker::idle(Millis interval) {
     co_return;
   }
   char byte = 0;
-  auto outcome = co_await (wait_timer_->async_wait(use_tuple) ||
-                           socket_->async_receive(asio::buffer(&byte, 1),
-                                                  asio::socket_base::message_peek, use_tuple));
+  auto outcome = co_await (
+      wait_timer_->async_wait(use_tuple) ||
+      socket_->async_receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, use_tuple));
   if (outcome.index() == 0 || stopped_ || !socket_) co_return;
   // Readable while idle: FIN, RST or stray bytes. Only a close is idle-timeout evidence.
   const IdleSocketState state = peek_idle_socket(socket_->native_handle());

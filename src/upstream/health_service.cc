@@ -15,7 +15,9 @@ constexpr Millis kTick{1000};
 HealthService::HealthService(const Clock& clock, IdleCloseSink idle_close_sink)
     : clock_(clock), idle_close_sink_(std::move(idle_close_sink)), registry_(this) {}
 
-HealthService::~HealthService() { stop(); }
+HealthService::~HealthService() {
+  stop();
+}
 
 void HealthService::start(Millis wait_at_most) {
   {
@@ -96,13 +98,15 @@ void HealthService::start_checker(const std::shared_ptr<ClusterHealth>& cluster,
     auto h = weak_host.lock();
     if (!h) return;
     h->note_checker_idle_close(close.idle_age);
-    log::info("health", "upstream {} of cluster {}: closed the health check's connection at "
+    log::info("health",
+              "upstream {} of cluster {}: closed the health check's connection at "
               "idle age {} ms (evidence of its idle timeout, passed to the pools)",
               key.second, key.first, close.idle_age.count());
     if (idle_close_sink_) idle_close_sink_(key.first, key.second, close);
   };
   auto checker = std::make_shared<HealthChecker>(
-      io_.get_executor(), *address, [weak_cluster] {
+      io_.get_executor(), *address,
+      [weak_cluster] {
         auto c = weak_cluster.lock();
         return c ? c->health_check() : std::nullopt;
       },
@@ -195,8 +199,8 @@ void HealthService::end_ejection(const std::shared_ptr<ClusterHealth>& cluster,
   host->reset_streak(EjectReason::consecutive_5xx);
   host->reset_streak(EjectReason::consecutive_gateway_failure);
   host->set_out(OutReason::ejected, false);
-  log::info("health", "upstream {} of cluster {}: ejection over, back in rotation",
-            host->address(), cluster->name());
+  log::info("health", "upstream {} of cluster {}: ejection over, back in rotation", host->address(),
+            cluster->name());
   cluster->recompute_panic();
 }
 

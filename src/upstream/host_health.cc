@@ -30,9 +30,12 @@ AttemptOutcome classify_attempt(Cause cause, int status) {
 
 std::string_view eject_reason_name(EjectReason reason) {
   switch (reason) {
-    case EjectReason::consecutive_5xx: return "consecutive_5xx";
-    case EjectReason::consecutive_gateway_failure: return "consecutive_gateway_failure";
-    case EjectReason::count_: break;
+    case EjectReason::consecutive_5xx:
+      return "consecutive_5xx";
+    case EjectReason::consecutive_gateway_failure:
+      return "consecutive_gateway_failure";
+    case EjectReason::count_:
+      break;
   }
   return "unknown";
 }

@@ -10,9 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
 #include <csignal>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,8 +96,8 @@ DriveResult drive_gets(int port, int clients, int requests, milliseconds gap) {
         auto r = client.get("/get", {}, 5000ms);
         if (!r) {
           ++mine.client_errors;
-          mine.failures.push_back("client " + std::to_string(c) + " #" + std::to_string(i) +
-                                  ": " + to_string(client.last_error()));
+          mine.failures.push_back("client " + std::to_string(c) + " #" + std::to_string(i) + ": " +
+                                  to_string(client.last_error()));
           client.close();
           continue;
         }
@@ -135,8 +135,9 @@ TEST(UpstreamHealth, HostKilledUnderLoadFailsNoGetAndIsThenAvoided) {
                       "[cluster.app.outlier_detection]\nconsecutive_gateway_failure = 2\n";
   auto needle = start_needle(cfg);
   const std::string killed = host_name(b.port());
-  ASSERT_TRUE(eventually(scaled(3000ms), [&] { return state_is(cfg.admin_port, killed, "healthy"); }))
-      << admin_get(cfg.admin_port, "/pools");
+  ASSERT_TRUE(eventually(scaled(3000ms), [&] {
+    return state_is(cfg.admin_port, killed, "healthy");
+  })) << admin_get(cfg.admin_port, "/pools");
 
   DriveResult result;
   std::thread driver([&] { result = drive_gets(needle->port(), 4, 60, 10ms); });
@@ -176,19 +177,22 @@ TEST(UpstreamHealth, RestartedHostRejoinsAfterHealthyThreshold) {
   cfg.cluster_extra = std::string(kFastChecks);
   auto needle = start_needle(cfg);
   const std::string host_b = host_name(b.port());
-  ASSERT_TRUE(eventually(scaled(3000ms), [&] { return state_is(cfg.admin_port, host_b, "healthy"); }));
+  ASSERT_TRUE(
+      eventually(scaled(3000ms), [&] { return state_is(cfg.admin_port, host_b, "healthy"); }));
 
   kill_nginx(b);
-  ASSERT_TRUE(eventually(scaled(3000ms), [&] { return state_is(cfg.admin_port, host_b, "unhealthy"); }))
-      << admin_get(cfg.admin_port, "/pools");
+  ASSERT_TRUE(eventually(scaled(3000ms), [&] {
+    return state_is(cfg.admin_port, host_b, "unhealthy");
+  })) << admin_get(cfg.admin_port, "/pools");
   EXPECT_TRUE(needle->wait_for_log("upstream " + host_b + " of cluster app is unhealthy", 1000ms));
   const long long failed_checks = host_health(cfg.admin_port, host_b)["checks_failed"].integer();
   EXPECT_GE(failed_checks, 2);
 
   auto again = start_again(b);
   const auto restarted_at = Clock::now();
-  ASSERT_TRUE(eventually(scaled(3000ms), [&] { return state_is(cfg.admin_port, host_b, "healthy"); }))
-      << admin_get(cfg.admin_port, "/pools");
+  ASSERT_TRUE(eventually(scaled(3000ms), [&] {
+    return state_is(cfg.admin_port, host_b, "healthy");
+  })) << admin_get(cfg.admin_port, "/pools");
   // healthy_threshold = 2 passes, 200 ms apart: not before the second check.
   EXPECT_GE(Clock::now() - restarted_at, 150ms);
   EXPECT_TRUE(needle->wait_for_log("upstream " + host_b + " of cluster app is healthy: 2", 1000ms))
@@ -204,7 +208,8 @@ TEST(UpstreamHealth, RestartedHostRejoinsAfterHealthyThreshold) {
   const auto lines = wait_access_log(*needle, before + 6);
   int on_b = 0;
   for (size_t i = before; i < lines.size(); ++i) {
-    for (const Json& attempt : lines[i]["attempts"].items) on_b += attempt["upstream"].str() == host_b;
+    for (const Json& attempt : lines[i]["attempts"].items)
+      on_b += attempt["upstream"].str() == host_b;
   }
   EXPECT_GE(on_b, 2);
 }
@@ -230,7 +235,8 @@ TEST(UpstreamHealth, EveryHostDownIsPanicModeThen503NoHealthyHost) {
   // Panic mode tried the hosts anyway (they might have answered).
   EXPECT_GE(lines[0]["attempts"].size(), 1u);
   EXPECT_NE(lines[0]["detail"].str().find("panic mode"), std::string::npos);
-  EXPECT_NE(admin_get(cfg.admin_port, "/metrics").find("needle_upstream_panic_picks_total{cluster=\"app\"}"),
+  EXPECT_NE(admin_get(cfg.admin_port, "/metrics")
+                .find("needle_upstream_panic_picks_total{cluster=\"app\"}"),
             std::string::npos);
 }
 
@@ -259,8 +265,9 @@ base_ejection_time = "1s"
     errors += r->status == 500;
   }
   EXPECT_EQ(errors, 3);
-  ASSERT_TRUE(eventually(scaled(1000ms), [&] { return state_is(cfg.admin_port, bad_host, "ejected"); }))
-      << admin_get(cfg.admin_port, "/pools");
+  ASSERT_TRUE(eventually(scaled(1000ms), [&] {
+    return state_is(cfg.admin_port, bad_host, "ejected");
+  })) << admin_get(cfg.admin_port, "/pools");
   const auto ejected_at = Clock::now();
   for (int i = 0; i < 10; ++i) {
     auto r = get(needle->port(), "/get");
@@ -279,8 +286,9 @@ base_ejection_time = "1s"
   ConnectionScript fixed;
   fixed.otherwise = ScriptedStep::respond(200, "fixed\n");
   bad.set_script(fixed);
-  ASSERT_TRUE(eventually(scaled(3000ms), [&] { return state_is(cfg.admin_port, bad_host, "healthy"); }))
-      << admin_get(cfg.admin_port, "/pools");
+  ASSERT_TRUE(eventually(scaled(3000ms), [&] {
+    return state_is(cfg.admin_port, bad_host, "healthy");
+  })) << admin_get(cfg.admin_port, "/pools");
   EXPECT_GE(Clock::now() - ejected_at, 800ms);  // ejected_at is a little late
   int fixed_answers = 0;
   for (int i = 0; i < 4; ++i) {

@@ -113,8 +113,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"[cluster.app.health_check]\npath = \"healthz\"\n", 10,
                 "cluster.app.health_check.path", "must start with '/'"},
-        BadCase{"[cluster.app.health_check]\ntype = \"udp\"\n", 10,
-                "cluster.app.health_check.type", "\"http\", \"tcp\""},
+        BadCase{"[cluster.app.health_check]\ntype = \"udp\"\n", 10, "cluster.app.health_check.type",
+                "\"http\", \"tcp\""},
         BadCase{"[cluster.app.health_check]\ntype = \"tcp\"\npath = \"/x\"\n", 11,
                 "cluster.app.health_check.path", "tcp check sends no request"},
         BadCase{"[cluster.app.health_check]\ninterval = 2\n", 10,

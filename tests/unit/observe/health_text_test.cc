@@ -44,22 +44,28 @@ TEST(HealthText, RendersEveryFamily) {
   ScrapeExtras extras;
   extras.health = sample_health();
   const std::string text = render_prometheus({}, extras);
-  EXPECT_TRUE(has_line(text, R"(needle_upstream_host_in_rotation{cluster="app",host="10.0.0.1:3000"} 1)")) << text;
-  EXPECT_TRUE(has_line(text, R"(needle_upstream_host_in_rotation{cluster="app",host="10.0.0.2:3000"} 0)"));
+  EXPECT_TRUE(
+      has_line(text, R"(needle_upstream_host_in_rotation{cluster="app",host="10.0.0.1:3000"} 1)"))
+      << text;
+  EXPECT_TRUE(
+      has_line(text, R"(needle_upstream_host_in_rotation{cluster="app",host="10.0.0.2:3000"} 0)"));
   EXPECT_TRUE(has_line(
-      text, R"(needle_upstream_host_out{cluster="app",host="10.0.0.2:3000",reason="failed_check"} 1)"));
+      text,
+      R"(needle_upstream_host_out{cluster="app",host="10.0.0.2:3000",reason="failed_check"} 1)"));
   EXPECT_TRUE(has_line(
       text, R"(needle_upstream_host_out{cluster="app",host="10.0.0.2:3000",reason="ejected"} 0)"));
   EXPECT_TRUE(has_line(
       text,
       R"(needle_upstream_ejections_total{cluster="app",host="10.0.0.2:3000",reason="consecutive_5xx"} 2)"));
   EXPECT_TRUE(has_line(
-      text, R"(needle_upstream_health_checks_total{cluster="app",host="10.0.0.1:3000",result="pass"} 7)"));
+      text,
+      R"(needle_upstream_health_checks_total{cluster="app",host="10.0.0.1:3000",result="pass"} 7)"));
   EXPECT_TRUE(has_line(
       text,
       R"(needle_upstream_health_check_idle_close_seconds{cluster="app",host="10.0.0.1:3000"} 5.003)"));
-  EXPECT_EQ(text.find("needle_upstream_health_check_idle_close_seconds{cluster=\"app\",host=\"10.0.0.2"),
-            std::string::npos);
+  EXPECT_EQ(
+      text.find("needle_upstream_health_check_idle_close_seconds{cluster=\"app\",host=\"10.0.0.2"),
+      std::string::npos);
   EXPECT_TRUE(has_line(text, R"(needle_upstream_panic_mode{cluster="app"} 0)"));
   EXPECT_TRUE(has_line(text, R"(needle_upstream_panic_picks_total{cluster="app"} 4)"));
 }

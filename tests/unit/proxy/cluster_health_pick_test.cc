@@ -99,7 +99,7 @@ TEST_F(ClusterHealthPick, AttemptOutcomesFeedTheHostsStreaks) {
   auto runtime = build();
   ClusterRuntime& cluster = *runtime->clusters[0];
   cluster.report_attempt(0, Cause::connect_refused, 0);
-  cluster.report_attempt(1, Cause::connect_refused, 0);  // another host's streak
+  cluster.report_attempt(1, Cause::connect_refused, 0);                  // another host's streak
   cluster.report_attempt(0, Cause::reset_before_response_on_reused, 0);  // not the host's fault
   EXPECT_TRUE(events.reached.empty());
   cluster.report_attempt(0, Cause::connect_timeout, 0);

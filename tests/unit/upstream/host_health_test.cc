@@ -17,7 +17,7 @@ TEST(ActiveCheckState, UncheckedHostComesInAtItsFirstPass) {
   EXPECT_FALSE(state.healthy());
   EXPECT_FALSE(state.on_result(false, 2, 3));  // a failure keeps it out, no change
   EXPECT_FALSE(state.healthy());
-  EXPECT_TRUE(state.on_result(true, 2, 3));    // first pass: in at once, not after 2
+  EXPECT_TRUE(state.on_result(true, 2, 3));  // first pass: in at once, not after 2
   EXPECT_TRUE(state.healthy());
 }
 
@@ -84,10 +84,10 @@ TEST(MaxEjectionPercent, LimitsTheShareOfHostsOutButAllowsOne) {
   EXPECT_FALSE(may_eject(1, 3, 50));  // floor(1.5) = 1
   EXPECT_TRUE(may_eject(1, 4, 50));
   EXPECT_FALSE(may_eject(2, 4, 50));
-  EXPECT_TRUE(may_eject(0, 1, 10));   // at least one, whatever the percentage
+  EXPECT_TRUE(may_eject(0, 1, 10));  // at least one, whatever the percentage
   EXPECT_FALSE(may_eject(1, 1, 10));
   EXPECT_TRUE(may_eject(2, 3, 100));
-  EXPECT_FALSE(may_eject(0, 3, 0));   // 0: never
+  EXPECT_FALSE(may_eject(0, 3, 0));  // 0: never
 }
 
 TEST(ClassifyAttempt, SortsCausesByWhatTheySayAboutTheHost) {
