@@ -11,7 +11,6 @@
 #include "base/log.h"
 #include "config/reload_check.h"
 #include "net/listener.h"
-#include "server/listen_fds.h"
 
 namespace needle::server {
 namespace {
