@@ -81,7 +81,8 @@ backend app
   server app1 127.0.0.1:$UPSTREAM_PORT
 CONF
   start_bg haproxy-mw "$HAPROXY_BIN" -W -f "$dir/haproxy.cfg"
-  wait_port "$HAPROXY_PORT" "$LAST_PID" || die "haproxy did not start: $(cat "$BENCH_TMP/haproxy-mw.log")"
+  wait_port "$HAPROXY_PORT" "$LAST_PID" ||
+    die "haproxy did not start: $(cat "$BENCH_TMP/haproxy-mw.log")"
 }
 
 # measure NAME URL UPGRADE_COMMAND...: prints "requests errors" for wrk with upgrades under it.
@@ -141,7 +142,8 @@ done
 mkdir -p "$BENCH_ROOT/bench/out"
 report="$BENCH_ROOT/bench/out/upgrade-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  echo "upgrades under load: $UPGRADES upgrades, one every ${INTERVAL}s, wrk -c$CONNECTIONS -d$DURATION"
+  echo "upgrades under load: $UPGRADES upgrades, one every ${INTERVAL}s," \
+    "wrk -c$CONNECTIONS -d$DURATION"
   printf '%-8s %12s %16s\n' proxy requests failed
   for proxy in $PROXIES; do
     read -r requests errors <<<"${result[$proxy]}"

@@ -12,7 +12,6 @@
 #include "base/log.h"
 #include "config/reload_check.h"
 #include "net/listener.h"
-#include "server/listen_fds.h"
 #include "observe/overload_metrics.h"
 
 namespace needle::server {

@@ -1,7 +1,7 @@
 #pragma once
 // Bootstrap and lifecycle: workers, admin listener, signals (SIGTERM/SIGINT drain, SIGHUP
-// reload, SIGUSR1 reopen the access log, SIGUSR2 binary upgrade: server/upgrade.h). The control thread (the caller of run()) owns signals
-// and the admin endpoint; workers own the data path.
+// reload, SIGUSR1 reopen the access log, SIGUSR2 binary upgrade: server/upgrade.h). The control
+// thread (the caller of run()) owns signals and the admin endpoint; workers own the data path.
 #include <memory>
 #include <string>
 #include <vector>

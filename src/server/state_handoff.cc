@@ -33,9 +33,10 @@ void append_host(std::string& out, const HostLearnedState& host) {
                      evidence.max_requests_before_reuse);
   for (size_t i = 0; i < evidence.closes.size(); ++i) {
     const auto& close = evidence.closes[i];
-    out += fmt::format("{}{{\"ago_ms\":{},\"idle_age_ms\":{},\"requests_done\":{},\"verdict\":\"{}\"}}",
-                       i ? "," : "", close.ago.count(), close.idle_age.count(),
-                       close.requests_done, upstream::close_verdict_name(close.verdict));
+    out += fmt::format(
+        "{}{{\"ago_ms\":{},\"idle_age_ms\":{},\"requests_done\":{},\"verdict\":\"{}\"}}",
+        i ? "," : "", close.ago.count(), close.idle_age.count(),
+        close.requests_done, upstream::close_verdict_name(close.verdict));
   }
   out += "]}";
 }

@@ -42,7 +42,8 @@ class Worker {
                                  std::string* failed_address);
   // Listens on `endpoint` on dups of `shared` (inherited sockets: docs/decisions/
   // 0009-binary-upgrade.md) when it is not empty, else on a SO_REUSEPORT socket of its own.
-  std::error_code listen_on(const asio::ip::tcp::endpoint& endpoint, const std::vector<int>& shared);
+  std::error_code listen_on(const asio::ip::tcp::endpoint& endpoint,
+                            const std::vector<int>& shared);
   // The listening sockets' descriptors, in the order opened (the worker keeps owning them).
   std::vector<int> listener_fds() const;
   void start();

@@ -125,7 +125,8 @@ ConfigSpec two_workers(int upstream_port, std::string cluster_extra = {}) {
 }
 
 // Two workers: the old process passes one socket per worker, the new one's workers take one each.
-std::unique_ptr<NeedleProcess> start_two_workers(const ConfigSpec& spec, NeedleOptions options = {}) {
+std::unique_ptr<NeedleProcess> start_two_workers(const ConfigSpec& spec,
+                                                 NeedleOptions options = {}) {
   options.also_wait_for.push_back(spec.admin_port);
   return NeedleProcess::start(
       [spec](int port) {
