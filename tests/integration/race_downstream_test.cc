@@ -134,6 +134,10 @@ TEST(RaceDownstream, GatewayErrorsAndNeedlesRaceCountAgree) {
             << " attempts met needle's idle close (" << client_502 << " answered 502, " << retried
             << " tried again by nginx); needle counted " << races << " race(s) (request), "
             << resets << " (reset), " << idle_closes_ok << " idle close(s) the gateway answered\n";
+  if (races != raced_attempts) {
+    std::cout << metrics << needle->operational_log() << gateway.error_log().substr(0, 2000)
+              << read_text_file(gateway.dir() / "race.log");
+  }
   EXPECT_EQ(client_502, result.non_2xx);
   EXPECT_GT(raced_attempts, 0) << "the gaps never hit the race window: nothing was measured";
   EXPECT_EQ(races, raced_attempts);
