@@ -30,8 +30,8 @@ struct ChainPath {
 
   ChainPath() {
     test::ensure_example_app_dependencies();
-    app = std::make_unique<test::ExpressFixture>(
-        test::ExpressOptions{.keep_alive_timeout_ms = 500});
+    app =
+        std::make_unique<test::ExpressFixture>(test::ExpressOptions{.keep_alive_timeout_ms = 500});
     needle = test::NeedleProcess::start([&](int port) {
       return fmt::format(
           "[server]\nworkers = 1\naccess_log = \"off\"\nclient_idle_timeout = \"1s\"\n"

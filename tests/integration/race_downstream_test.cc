@@ -81,7 +81,9 @@ TEST(RaceDownstream, GatewayErrorsAndNeedlesRaceCountAgree) {
   const std::string gateway_config =
       "  log_format race '$status \"$upstream_status\" $request_method';\n"
       "  upstream needle {\n"
-      "    server 127.0.0.1:" + std::to_string(path.port()) + ";\n"
+      "    server 127.0.0.1:" +
+      std::to_string(path.port()) +
+      ";\n"
       "    keepalive 32;\n"
       "  }\n"
       "  server {\n"
