@@ -36,8 +36,8 @@ bool is_needle_listener(const config::Config& cfg, const TargetUrl& url) {
 }
 
 // needle's pool toward `next`: the cluster listing it, else the first cluster.
-ProxyLimit needle_pool_limit(const config::Config& cfg, const TargetUrl& next,
-                             std::string& source, const std::string& config_path) {
+ProxyLimit needle_pool_limit(const config::Config& cfg, const TargetUrl& next, std::string& source,
+                             const std::string& config_path) {
   const config::ClusterConfig* chosen = cfg.clusters.empty() ? nullptr : &cfg.clusters.front();
   bool listed = false;
   for (const auto& c : cfg.clusters) {
@@ -113,8 +113,7 @@ std::string pad(std::string text, size_t width) {
 
 }  // namespace
 
-std::optional<std::vector<std::optional<Millis>>> parse_idle_timeout_list(
-    const std::string& text) {
+std::optional<std::vector<std::optional<Millis>>> parse_idle_timeout_list(const std::string& text) {
   std::vector<std::optional<Millis>> out;
   size_t start = 0;
   for (;;) {
@@ -253,7 +252,8 @@ std::string format_chain_text(const ChainRun& run) {
     out += pad(std::to_string(i + 1) + (hop.is_needle ? "*" : ""), 5) + pad(hop.url, 34) +
            pad(close_text(hop), 22) + pad(hint, 17) + pool + "\n";
   }
-  if (std::any_of(run.hops.begin(), run.hops.end(), [](const ChainHop& h) { return h.is_needle; })) {
+  if (std::any_of(run.hops.begin(), run.hops.end(),
+                  [](const ChainHop& h) { return h.is_needle; })) {
     out += "(* needle, from -c)\n";
   }
   out += "\n" + pad("pair", 9) + pad("front reuses up to", 20) + pad("back closes at", 16) +
@@ -270,8 +270,7 @@ std::string format_chain_text(const ChainRun& run) {
            pad(v.proxy_limit ? human_duration(*v.proxy_limit) : std::string("-"), 20) +
            pad(d.close.min ? human_duration(*d.close.min) : std::string("none"), 16) +
            pad(d.safe_limit ? human_duration(*d.safe_limit) : std::string("-"), 12) +
-           std::string(v.kind == VerdictKind::mismatch ? "MISMATCH" : verdict_name(v.kind)) +
-           "\n";
+           std::string(v.kind == VerdictKind::mismatch ? "MISMATCH" : verdict_name(v.kind)) + "\n";
   }
   for (const ChainPair& pair : run.pairs) {
     out += fmt::format("\nhop {} -> hop {}: ", pair.front + 1, pair.front + 2);
@@ -289,10 +288,11 @@ std::string format_chain_text(const ChainRun& run) {
       out += fmt::format("\nhop {}: probe failed: {}\n", i + 1, run.hops[i].probe_error);
     }
   }
-  const char* result = run.exit_status == 1   ? "MISMATCH: a hop closes idle connections before "
-                                                "the one in front of it stops reusing them"
-                       : run.exit_status == 2 ? "INCOMPLETE: not every pair could be judged"
-                                              : "OK: every hop stops reusing before the next closes";
+  const char* result = run.exit_status == 1 ? "MISMATCH: a hop closes idle connections before "
+                                              "the one in front of it stops reusing them"
+                       : run.exit_status == 2
+                           ? "INCOMPLETE: not every pair could be judged"
+                           : "OK: every hop stops reusing before the next closes";
   out += fmt::format("\nresult: {} (exit {})\n", result, run.exit_status);
   return out;
 }

@@ -32,24 +32,24 @@ struct DoctorOptions;
 struct ChainHop {
   std::string url;
   std::optional<Measurement> measurement;
-  std::string probe_error;            // set iff !measurement
-  bool is_needle = false;             // its port is a listener of -c needle.toml
-  std::optional<ProxyLimit> pool;     // toward the next hop; nullopt: unknown or last hop
-  std::string pool_source;            // "--proxy-idle-timeout", "config needle.toml: cluster app"
+  std::string probe_error;         // set iff !measurement
+  bool is_needle = false;          // its port is a listener of -c needle.toml
+  std::optional<ProxyLimit> pool;  // toward the next hop; nullopt: unknown or last hop
+  std::string pool_source;         // "--proxy-idle-timeout", "config needle.toml: cluster app"
 };
 
 // One front/back pair (hops i and i+1).
 struct ChainPair {
-  size_t front = 0;                   // index of the front hop; the back hop is front + 1
-  std::optional<Diagnosis> diagnosis; // set when both the limit and the measurement are known
-  std::string problem;                // otherwise: why no verdict
-  std::vector<std::string> fixes;     // the verdict's, with needle's own knob for a needle back hop
+  size_t front = 0;                    // index of the front hop; the back hop is front + 1
+  std::optional<Diagnosis> diagnosis;  // set when both the limit and the measurement are known
+  std::string problem;                 // otherwise: why no verdict
+  std::vector<std::string> fixes;  // the verdict's, with needle's own knob for a needle back hop
 };
 
 struct ChainRun {
   std::vector<ChainHop> hops;
   std::vector<ChainPair> pairs;
-  std::string error;                  // usage error (bad list, bad config); exit 2
+  std::string error;  // usage error (bad list, bad config); exit 2
   int exit_status = 2;
 };
 

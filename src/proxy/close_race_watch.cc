@@ -4,8 +4,8 @@
 
 #include <cerrno>
 
-#include <asio/post.hpp>
 #include <fmt/format.h>
+#include <asio/post.hpp>
 
 #include "base/log.h"
 
@@ -37,7 +37,8 @@ bool host_matches(const config::HostPort& listener, const asio::ip::address& loc
 
 std::string peer_text(const asio::ip::tcp::endpoint& peer) {
   if (peer.address().is_unspecified()) return "unknown";
-  if (peer.address().is_v6()) return fmt::format("[{}]:{}", peer.address().to_string(), peer.port());
+  if (peer.address().is_v6())
+    return fmt::format("[{}]:{}", peer.address().to_string(), peer.port());
   return fmt::format("{}:{}", peer.address().to_string(), peer.port());
 }
 
@@ -128,21 +129,18 @@ void CloseRaceWatch::close_and_watch(net::Socket socket, TimePoint idle_since,
   // A request (or FIN, or RST) that came after the session's idle read was cancelled raised its
   // edge with no read queued: a queued read would sleep through it. So look first, in this
   // turn, where no edge can be consumed between the look and the queued read.
-  const ssize_t peeked = ::recv(entry.socket.native_handle(), &entry.byte, 1,
-                                MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t peeked =
+      ::recv(entry.socket.native_handle(), &entry.byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (peeked >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-    const std::error_code read_ec =
-        peeked > 0    ? std::error_code()
-        : peeked == 0 ? std::error_code(asio::error::eof)
-                      : std::error_code(errno, std::system_category());
-    asio::post(timer_.get_executor(), [this, at, read_ec, peeked] {
-      on_readable(at, read_ec, peeked > 0 ? 1 : 0);
-    });
+    const std::error_code read_ec = peeked > 0    ? std::error_code()
+                                    : peeked == 0 ? std::error_code(asio::error::eof)
+                                                  : std::error_code(errno, std::system_category());
+    asio::post(timer_.get_executor(),
+               [this, at, read_ec, peeked] { on_readable(at, read_ec, peeked > 0 ? 1 : 0); });
   } else {
-    entry.socket.async_receive(asio::buffer(&entry.byte, 1), asio::socket_base::message_peek,
-                               [this, at](std::error_code read_ec, size_t bytes) {
-                                 on_readable(at, read_ec, bytes);
-                               });
+    entry.socket.async_receive(
+        asio::buffer(&entry.byte, 1), asio::socket_base::message_peek,
+        [this, at](std::error_code read_ec, size_t bytes) { on_readable(at, read_ec, bytes); });
   }
   arm_timer();
 }
@@ -184,8 +182,8 @@ void CloseRaceWatch::log_race(const CloseRaceReport& report, TimePoint now) {
     ++races_unlogged_;
     return;
   }
-  log::warn("downstream", "{} ({} more race(s) since the last report)",
-            close_race_message(report), races_unlogged_);
+  log::warn("downstream", "{} ({} more race(s) since the last report)", close_race_message(report),
+            races_unlogged_);
   race_logged_at_ = now;
   races_unlogged_ = 0;
 }

@@ -48,10 +48,10 @@ struct CloseRaceSettings {
 
 // One idle close, when its watch ends (for metrics and the race log line).
 struct CloseRaceReport {
-  std::string_view listener;      // listener_label() of the connection's local address
-  asio::ip::tcp::endpoint peer;   // the client (unspecified if unknown)
-  Duration idle_age{};            // idle time when needle closed it
-  Duration after_close{};         // from needle's FIN to what ended the watch
+  std::string_view listener;     // listener_label() of the connection's local address
+  asio::ip::tcp::endpoint peer;  // the client (unspecified if unknown)
+  Duration idle_age{};           // idle time when needle closed it
+  Duration after_close{};        // from needle's FIN to what ended the watch
   observe::IdleCloseOutcome outcome = observe::IdleCloseOutcome::client_closed;
 };
 
@@ -106,8 +106,8 @@ class CloseRaceWatch {
   TimePoint timer_at_ = TimePoint::max();  // expiry of the pending timer wait, max() if none
   ReportHandler on_report_;
   CloseHandler on_closed_;
-  Entries entries_;  // in close order; done entries stay until their read handler runs
-  size_t watching_ = 0;  // entries not done
+  Entries entries_;        // in close order; done entries stay until their read handler runs
+  size_t watching_ = 0;    // entries not done
   bool draining_ = false;  // close_all() ran
   std::vector<std::string> labels_;  // listener labels seen (a handful: one per listener)
   TimePoint race_logged_at_{};       // last race warning (at most one per second)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -29,8 +30,8 @@ struct ChainPath {
 
   ChainPath() {
     test::ensure_example_app_dependencies();
-    app = std::make_unique<test::ExpressFixture>(
-        test::ExpressOptions{.keep_alive_timeout_ms = 500});
+    app =
+        std::make_unique<test::ExpressFixture>(test::ExpressOptions{.keep_alive_timeout_ms = 500});
     needle = test::NeedleProcess::start([&](int port) {
       return fmt::format(
           "[server]\nworkers = 1\naccess_log = \"off\"\nclient_idle_timeout = \"1s\"\n"
@@ -92,6 +93,7 @@ TEST(DoctorChain, GatewayPoolingLongerThanNeedleKeepsClientsIsAMismatch) {
   EXPECT_EQ(run.exit_status, 1);
 
   const std::string text = format_chain_text(run);
+  std::cout << text;
   EXPECT_NE(text.find("1 -> 2   3s"), std::string::npos) << text;
   EXPECT_NE(text.find("MISMATCH"), std::string::npos) << text;
   EXPECT_NE(text.find("needle side: raise [server] client_idle_timeout above 3s"),

@@ -81,7 +81,9 @@ TEST(RaceDownstream, GatewayErrorsAndNeedlesRaceCountAgree) {
   const std::string gateway_config =
       "  log_format race '$status \"$upstream_status\" $request_method';\n"
       "  upstream needle {\n"
-      "    server 127.0.0.1:" + std::to_string(path.port()) + ";\n"
+      "    server 127.0.0.1:" +
+      std::to_string(path.port()) +
+      ";\n"
       "    keepalive 32;\n"
       "  }\n"
       "  server {\n"
@@ -134,6 +136,10 @@ TEST(RaceDownstream, GatewayErrorsAndNeedlesRaceCountAgree) {
             << " attempts met needle's idle close (" << client_502 << " answered 502, " << retried
             << " tried again by nginx); needle counted " << races << " race(s) (request), "
             << resets << " (reset), " << idle_closes_ok << " idle close(s) the gateway answered\n";
+  if (races != raced_attempts) {
+    std::cout << metrics << needle->operational_log() << gateway.error_log().substr(0, 2000)
+              << read_text_file(gateway.dir() / "race.log");
+  }
   EXPECT_EQ(client_502, result.non_2xx);
   EXPECT_GT(raced_attempts, 0) << "the gaps never hit the race window: nothing was measured";
   EXPECT_EQ(races, raced_attempts);

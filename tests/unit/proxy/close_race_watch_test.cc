@@ -53,8 +53,7 @@ struct CloseRaceWatchTest : ::testing::Test {
     return socket;
   }
   void watch_one(Duration idle_for = 5s) {
-    watch->close_and_watch(take_accepted(), std::chrono::steady_clock::now() - idle_for,
-                           listeners);
+    watch->close_and_watch(take_accepted(), std::chrono::steady_clock::now() - idle_for, listeners);
   }
 
   template <typename Done>
@@ -196,12 +195,12 @@ TEST(ListenerLabel, NamesTheConfiguredListenerOfTheLocalAddress) {
 }
 
 TEST(CloseRaceMessage, NamesTheClientTheAgesAndTheFix) {
-  const CloseRaceReport report{.listener = "0.0.0.0:8080",
-                               .peer = asio::ip::tcp::endpoint(
-                                   asio::ip::make_address("10.1.2.3"), 41234),
-                               .idle_age = 5000ms,
-                               .after_close = 3ms,
-                               .outcome = IdleCloseOutcome::race_request};
+  const CloseRaceReport report{
+      .listener = "0.0.0.0:8080",
+      .peer = asio::ip::tcp::endpoint(asio::ip::make_address("10.1.2.3"), 41234),
+      .idle_age = 5000ms,
+      .after_close = 3ms,
+      .outcome = IdleCloseOutcome::race_request};
   const std::string text = close_race_message(report);
   EXPECT_NE(text.find("10.1.2.3:41234"), std::string::npos) << text;
   EXPECT_NE(text.find("0.0.0.0:8080"), std::string::npos);
