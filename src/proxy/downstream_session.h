@@ -28,7 +28,7 @@ namespace needle::proxy {
 class Exchange;
 
 // The tunnel after a 101 over this session's client stream and its upstream connection's.
-using ClientTunnel = Tunnel<net::Socket, net::Socket>;
+using ClientTunnel = Tunnel<net::Stream, net::Stream>;
 
 // Result of reading one more piece of the client's request body.
 enum class BodyReadStatus { more, complete, client_closed, client_timeout, bad_body };

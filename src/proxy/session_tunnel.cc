@@ -14,7 +14,7 @@ net::Task<void> DownstreamSession::run_tunnel(Exchange& exchange, observe::Reque
   const Millis idle_timeout = route_config_ && route_config_->tunnel_idle_timeout
                                   ? *route_config_->tunnel_idle_timeout
                                   : server_config().tunnel_idle_timeout;
-  ClientTunnel tunnel(socket_, start.lease->socket(), worker_.executor, worker_.client_buffers,
+  ClientTunnel tunnel(socket_, start.lease->stream(), worker_.executor, worker_.client_buffers,
                       idle_timeout);
   tunnel_ = &tunnel;
   tunnel_opened_ = worker_.clock.now();

@@ -8,7 +8,7 @@
 // or when close() is called (drain, reload). docs/architecture.md "Upgrade tunnels".
 //
 // The I/O is written against four operations found in namespace tunnel_io, so the tunnel works
-// on any stream that has them (today net::Socket; a TLS stream adds its own four overloads):
+// on any stream that has them (net::Socket, and net::Stream, plain or TLS):
 //   read_some(s, mutable_buffer), write_all(s, const_buffer)  -> awaitable (error_code, size_t)
 //   shutdown_send(s), cancel(s)                               -> void, never fail
 //
@@ -44,6 +44,20 @@ inline void shutdown_send(net::Socket& s) {
   s.shutdown(asio::socket_base::shutdown_send, ignored);
 }
 inline void cancel(net::Socket& s) {
+  std::error_code ignored;
+  s.cancel(ignored);
+}
+// A stream that may be TLS (net/stream.h): the plaintext is relayed; a FIN relayed to a TLS peer
+// is preceded by its close_notify (Stream::shutdown).
+inline auto read_some(net::Stream& s, asio::mutable_buffer into) {
+  return net::read_some(s, into);
+}
+inline auto write_all(net::Stream& s, asio::const_buffer from) { return net::write_all(s, from); }
+inline void shutdown_send(net::Stream& s) {
+  std::error_code ignored;
+  s.shutdown(asio::socket_base::shutdown_send, ignored);
+}
+inline void cancel(net::Stream& s) {
   std::error_code ignored;
   s.cancel(ignored);
 }
