@@ -44,12 +44,18 @@ int Server::listen_all(const std::vector<asio::ip::tcp::endpoint>& endpoints) {
   InheritedSockets inherited(take_inherited_sockets());
   const bool any_inherited = inherited.size() > 0;
   const auto count = static_cast<unsigned>(workers_.size());
-  for (const auto& endpoint : endpoints) {
+  for (auto& worker : workers_) {
+    std::string failure;
+    if (auto ec = worker->build_listener_tls(&failure)) return refuse("listener " + failure);
+  }
+  for (size_t listener = 0; listener < endpoints.size(); ++listener) {
+    const auto& endpoint = endpoints[listener];
     const std::vector<int> shared = inherited.claim(endpoint);
     for (int fd : shared) handoff_.push_back({fd, "listener"});  // owned here from now on
     for (auto& worker : workers_) {
       const size_t before = worker->listener_fds().size();
-      if (auto ec = worker->listen_on(endpoint, sockets_for(shared, worker->index(), count))) {
+      if (auto ec = worker->listen_on(listener, endpoint,
+                                      sockets_for(shared, worker->index(), count))) {
         return refuse(fmt::format("cannot listen on {}: {}", net::endpoint_string(endpoint),
                                   ec.message()));
       }

@@ -53,29 +53,19 @@ Worker::~Worker() {
   io_.destroy_pending_operations();
 }
 
-std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint>& endpoints,
-                                       std::string* failed_address) {
-  for (const auto& endpoint : endpoints) {
-    auto acceptor = std::make_unique<net::Acceptor>(io_);
-    if (auto ec = net::open_listener(*acceptor, endpoint, /*reuse_port=*/true)) {
-      if (failed_address) *failed_address = net::endpoint_string(endpoint);
-      return ec;
-    }
-    acceptors_.push_back(std::move(acceptor));
-  }
-  // This worker's TLS contexts (their files were checked at load: config/tls_section.cc).
+std::error_code Worker::build_listener_tls(std::string* failure) {
   const auto& listeners = context_.runtime->config->listeners;
-  for (size_t i = 0; i < acceptors_.size(); ++i) {
-    if (i >= listeners.size() || !listeners[i].tls) {
+  listener_tls_.clear();
+  for (const auto& listener : listeners) {
+    if (!listener.tls) {
       listener_tls_.push_back(nullptr);
       continue;
     }
-    auto created =
-        tls::ServerTlsContext::create(listeners[i].tls->settings, listener_ticket_keys());
+    auto created = tls::ServerTlsContext::create(listener.tls->settings, listener_ticket_keys());
     if (!created.context) {
-      if (failed_address) {
-        *failed_address = fmt::format("{} (TLS: {})", listeners[i].address.to_string(),
-                                      created.errors.front().to_string());
+      if (failure) {
+        *failure = fmt::format("{} (TLS: {})", listener.address.to_string(),
+                               created.errors.front().to_string());
       }
       return std::make_error_code(std::errc::invalid_argument);
     }
@@ -84,12 +74,13 @@ std::error_code Worker::open_listeners(const std::vector<asio::ip::tcp::endpoint
   return {};
 }
 
-std::error_code Worker::listen_on(const asio::ip::tcp::endpoint& endpoint,
+std::error_code Worker::listen_on(size_t listener, const asio::ip::tcp::endpoint& endpoint,
                                   const std::vector<int>& shared) {
   if (shared.empty()) {
     auto acceptor = std::make_unique<net::Acceptor>(io_);
     if (auto ec = net::open_listener(*acceptor, endpoint, /*reuse_port=*/true)) return ec;
     acceptors_.push_back(std::move(acceptor));
+    acceptor_listener_.push_back(listener);
     return {};
   }
   for (int fd : shared) {
@@ -101,6 +92,7 @@ std::error_code Worker::listen_on(const asio::ip::tcp::endpoint& endpoint,
       return ec;
     }
     acceptors_.push_back(std::move(acceptor));
+    acceptor_listener_.push_back(listener);
   }
   return {};
 }
@@ -113,7 +105,7 @@ std::vector<int> Worker::listener_fds() const {
 
 void Worker::start() {
   for (size_t i = 0; i < acceptors_.size(); ++i) {
-    asio::co_spawn(io_, accept_loop(*acceptors_[i], i), asio::detached);
+    asio::co_spawn(io_, accept_loop(*acceptors_[i], acceptor_listener_[i]), asio::detached);
   }
   start_flush_timer();
   start_park_sweep();

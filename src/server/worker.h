@@ -37,12 +37,13 @@ class Worker {
          std::unique_ptr<WorkerObserver> observer, upstream::HealthRegistry* health = nullptr);
   ~Worker();
 
-  // Opens this worker's listeners (before start()). Fails if an address cannot be bound.
-  std::error_code open_listeners(const std::vector<asio::ip::tcp::endpoint>& endpoints,
-                                 std::string* failed_address);
-  // Listens on `endpoint` on dups of `shared` (inherited sockets: docs/decisions/
-  // 0009-binary-upgrade.md) when it is not empty, else on a SO_REUSEPORT socket of its own.
-  std::error_code listen_on(const asio::ip::tcp::endpoint& endpoint,
+  // Builds this worker's TLS context of each [listener.tls] (before listen_on; the files were
+  // checked at load: config/tls_section.cc). Fails with `failure` naming the listener.
+  std::error_code build_listener_tls(std::string* failure);
+  // Listens for config listener number `listener` at `endpoint` on dups of `shared` (inherited
+  // sockets: docs/decisions/0009-binary-upgrade.md) when it is not empty, else on a SO_REUSEPORT
+  // socket of its own. A listener may have several acceptors (inherited sockets).
+  std::error_code listen_on(size_t listener, const asio::ip::tcp::endpoint& endpoint,
                             const std::vector<int>& shared);
   // The listening sockets' descriptors, in the order opened (the worker keeps owning them).
   std::vector<int> listener_fds() const;
@@ -89,7 +90,8 @@ class Worker {
   std::unique_ptr<WorkerObserver> observer_;
   upstream::HealthRegistry* health_;  // outlives the worker (Server owns both)
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
-  // Per listener (same order as acceptors_): its TLS context, null for a plain listener.
+  std::vector<size_t> acceptor_listener_;  // per acceptor: its config listener's index
+  // Per config listener: its TLS context, null for a plain listener.
   std::vector<std::shared_ptr<const tls::ServerTlsContext>> listener_tls_;
   net::Timer flush_timer_;
   net::Timer park_sweep_timer_;

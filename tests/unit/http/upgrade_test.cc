@@ -74,12 +74,15 @@ TEST(UpgradeHeads, TheOfferGoesUpstreamInNeedlesOwnConnectionField) {
       "Upgrade: h2c, websocket\r\nSec-WebSocket-Key: k\r\n\r\n");
   const UpgradeOffer offer = decide_upgrade(head, kWebSocket);
   std::string out;
-  write_upstream_request_head(head, {"10.0.0.2", "http", "rid", "", offer.protocols},
+  write_upstream_request_head(head, {.client_address = "10.0.0.2",
+                                     .proto = "http",
+                                     .request_id = "rid",
+                                     .upgrade = offer.protocols},
                               BodyFraming::none, out);
   EXPECT_EQ(out,
             "GET /ws HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k\r\nX-Forwarded-For: 10.0.0.2\r\n"
-            "X-Forwarded-Proto: http\r\nVia: 1.1 needle\r\nX-Request-Id: rid\r\n"
-            "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+            "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\nVia: 1.1 needle\r\n"
+            "X-Request-Id: rid\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
 }
 
 ResponseHead parse_101(std::string_view text, bool upgrade_requested, ParseStop* stop,
