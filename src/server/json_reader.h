@@ -1,8 +1,8 @@
 #pragma once
 // A small JSON reader for the upgrade state file (server/state_handoff.h), the only JSON needle
 // reads: enough of RFC 8259 to parse what needle writes, never throwing, nesting bounded; any
-// error is nullopt. \u escapes above U+007F come back as '?'. Same shape as the tests' reader
-// (tests/support/json_reader.h).
+// error is nullopt. \u escapes above U+007F come back as '?'. The tests read access-log lines,
+// /pools and alert batches with it too (tests/support/json_reader.h).
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
